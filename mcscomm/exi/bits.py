@@ -1,0 +1,103 @@
+"""Bit-packed EXI streams (W3C EXI 1.0 §7.1, alignment "bit-packed").
+
+:class:`BitWriter` accumulates into one Python int (cheap shifts for small messages);
+:class:`BitReader` reads from a bytes object, bounds-checked so a hostile stream ends in
+:class:`ExiTruncated` rather than an IndexError, and never reads more integer groups than a
+schema value can need.
+"""
+
+from __future__ import annotations
+
+from mcscomm.exi.errors import ExiLimitExceeded, ExiTruncated
+
+#: EXI unsigned integers are 7-bit groups; 10 groups hold 64 bits. xs:integer has no bound, so
+#: allow a little more but refuse endless continuation bits (hostile input).
+MAX_UINT_GROUPS = 20
+
+
+class BitWriter:
+    """Collects bits MSB-first; :meth:`getvalue` pads the last byte with zero bits."""
+
+    __slots__ = ("_acc", "_bits")
+
+    def __init__(self) -> None:
+        self._acc = 0
+        self._bits = 0
+
+    def write(self, value: int, width: int) -> None:
+        """Append ``value`` as an unsigned ``width``-bit number (EXI n-bit unsigned integer)."""
+        if width:
+            self._acc = (self._acc << width) | value
+            self._bits += width
+
+    def write_uint(self, value: int) -> None:
+        """EXI Unsigned Integer (§7.1.6): 7-bit groups, least significant first, high bit = more."""
+        while value >= 0x80:
+            self._acc = (self._acc << 8) | 0x80 | (value & 0x7F)
+            self._bits += 8
+            value >>= 7
+        self._acc = (self._acc << 8) | value
+        self._bits += 8
+
+    def write_bytes(self, data: bytes) -> None:
+        """Append octets (each 8 bits, bit-packed: not aligned to a byte boundary)."""
+        if data:
+            self._acc = (self._acc << (8 * len(data))) | int.from_bytes(data, "big")
+            self._bits += 8 * len(data)
+
+    def getvalue(self) -> bytes:
+        pad = -self._bits % 8
+        total = self._bits + pad
+        return (self._acc << pad).to_bytes(total // 8, "big")
+
+
+class BitReader:
+    """Reads bits MSB-first from ``data``; every read past the end raises :class:`ExiTruncated`."""
+
+    __slots__ = ("_data", "_int", "_nbits", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._nbits = len(data) * 8
+        # One big int makes small reads fast; large inputs (certificates) are still only a few KB.
+        self._int = int.from_bytes(data, "big")
+        self.pos = 0
+
+    @property
+    def remaining(self) -> int:
+        """Bits left in the stream."""
+        return self._nbits - self.pos
+
+    def read(self, width: int) -> int:
+        if not width:
+            return 0
+        end = self.pos + width
+        if end > self._nbits:
+            raise ExiTruncated(f"stream ends at bit {self._nbits}, needed bit {end}")
+        self.pos = end
+        return (self._int >> (self._nbits - end)) & ((1 << width) - 1)
+
+    def read_uint(self) -> int:
+        value = 0
+        shift = 0
+        for _ in range(MAX_UINT_GROUPS):
+            octet = self.read(8)
+            value |= (octet & 0x7F) << shift
+            if not octet & 0x80:
+                return value
+            shift += 7
+        raise ExiLimitExceeded("unsigned integer longer than any schema value")
+
+    def read_bytes(self, count: int) -> bytes:
+        if count * 8 > self.remaining:
+            raise ExiTruncated(f"{count} octets announced, {self.remaining // 8} left")
+        if self.pos % 8 == 0:
+            start = self.pos // 8
+            self.pos += count * 8
+            return self._data[start : start + count]
+        return self.read(count * 8).to_bytes(count, "big") if count else b""
+
+    def rest_is_padding(self) -> bool:
+        """True when only zero bits up to the next byte boundary remain."""
+        rest = self._nbits - self.pos
+        return rest < 8 and (self._int & ((1 << rest) - 1)) == 0

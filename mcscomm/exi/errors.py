@@ -1,0 +1,38 @@
+"""Errors of the EXI layer: one base class, subclasses for the kinds.
+
+Everything the EXI codec raises on bad input (from a peer or a caller) is an :class:`ExiError`.
+"""
+
+from __future__ import annotations
+
+
+class ExiError(Exception):
+    """Base class of every EXI failure (bad stream, unencodable document, schema problem)."""
+
+
+class ExiDecodeError(ExiError):
+    """The EXI stream is not a valid stream for the grammar (wrong header, bad event code, ...)."""
+
+
+class ExiTruncated(ExiDecodeError):
+    """The stream ended before the document did."""
+
+
+class ExiTrailingData(ExiDecodeError):
+    """Bytes other than zero padding follow the end of the document."""
+
+
+class ExiLimitExceeded(ExiDecodeError):
+    """A length, value or nesting depth exceeds what the input or the schema allows."""
+
+
+class ExiUnsupported(ExiDecodeError):
+    """A valid EXI feature the V2G profile excludes (second-level events, string-table hits)."""
+
+
+class ExiEncodeError(ExiError):
+    """The document does not fit the grammar (unknown element, missing child, bad value)."""
+
+
+class ExiSchemaError(ExiError):
+    """The XSDs cannot be read or use a construct the grammar builder does not support."""

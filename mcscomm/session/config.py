@@ -1,0 +1,216 @@
+"""Session configuration: ``SeccConfig`` / ``EvccConfig``, profiles, authorization, fault hooks.
+
+Everything a session needs that is not a message: which services and control modes, how to
+authorize, the profile (strict or lenient), the PKI manifest for signatures, the power objects,
+timers, and -- in one clearly named place, :class:`SeccFaults` / :class:`EvccFaults` -- the
+deliberate misbehaviours conformance scripts and the fuzzer use to prove they can see a defect.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mcscomm.messages.enums import AuthorizationType, ControlMode, EvseNotification, ServiceId
+from mcscomm.power.ems import Scenario
+from mcscomm.power.limits import BatterySpec, ChargerSpec
+from mcscomm.session.services import ENERGY_SERVICES
+from mcscomm.session.timings import Timings
+
+#: SAP namespace of -20 DC (facts §3); MCS runs on it too (facts §7).
+DC_NAMESPACE = "urn:iso:std:iso:15118:-20:DC"
+
+
+class Profile(enum.Enum):
+    """``strict``: ISO 15118-20 as written. ``lenient``: tolerate known peer quirks.
+
+    Lenient accepts (and, with ``negative_discharge``, sends) negative discharge values (Josev,
+    facts §4.4) and allows -20 over plain TCP (Josev's default; V2G20-1237/2356 forbid it).
+    """
+
+    STRICT = "strict"
+    LENIENT = "lenient"
+
+
+class Authorizer(Protocol):
+    """The SECC's authorization decision (the backend). Pluggable.
+
+    ``decide`` is called for each AuthorizationReq: True accept, False reject, None still pending
+    (the SECC answers EVSEProcessing=Ongoing and asks again on the next request).
+    """
+
+    def decide(self, auth: AuthorizationType, emaid: str | None, now: float) -> bool | None: ...
+
+
+@dataclass(slots=True)
+class ImmediateAccept:
+    """Default authorizer: accept, after ``ongoing_rounds`` Ongoing answers (0 = at once)."""
+
+    ongoing_rounds: int = 0
+    accept: bool = True
+    _asked: int = 0
+
+    def decide(self, auth: AuthorizationType, emaid: str | None, now: float) -> bool | None:
+        self._asked += 1
+        if self._asked <= self.ongoing_rounds:
+            return None
+        return self.accept
+
+
+@dataclass(frozen=True, slots=True)
+class PausedSession:
+    """What the SECC keeps of a paused session so that it can be resumed (OK_OldSessionJoined)."""
+
+    session_id: bytes
+    evccid: str
+    service: ServiceId
+    parameter_set_id: int
+    control_mode: ControlMode
+    paused_at: float
+
+
+@dataclass(slots=True)
+class SessionStore:
+    """Paused sessions, shared by all connections of one SECC (so a new TCP/TLS connection can
+    resume). Not thread-safe; the asyncio server runs on one loop."""
+
+    paused: dict[bytes, PausedSession] = field(default_factory=dict)
+
+    def put(self, session: PausedSession) -> None:
+        self.paused[session.session_id] = session
+
+    def take(self, session_id: bytes) -> PausedSession | None:
+        return self.paused.pop(session_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class SeccFaults:
+    """Deliberate SECC defects for conformance/fuzz self-tests. All off by default.
+
+    * ``accept_out_of_order``: serve a request the state does not allow instead of
+      FAILED_SequenceError (and continue the session after it).
+    * ``answer_delay_s``: hold every response back this long (beyond the performance time).
+    * ``exceed_limit``: report/command this factor times the allowed current (e.g. 1.2).
+    * ``accept_bad_signature``: treat failing signatures as valid.
+    * ``hang_in``: name of a SeccState in which requests are never answered.
+    * ``crash_on``: name of a request type whose handling raises ``InjectedCrash``.
+    * ``ignore_timeouts``: never end the session on a silent EVCC.
+    """
+
+    accept_out_of_order: bool = False
+    answer_delay_s: float = 0.0
+    exceed_limit: float = 1.0
+    accept_bad_signature: bool = False
+    hang_in: str | None = None
+    crash_on: str | None = None
+    ignore_timeouts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EvccFaults:
+    """Deliberate EVCC defects (to test an SECC's error paths). All off by default.
+
+    * ``wrong_session_id_in``: name of a request sent with a random SessionID.
+    * ``skip``: names of requests the EVCC skips (sends the following one instead).
+    * ``bad_signature``: flip a byte of every SignatureValue the EVCC sends.
+    * ``wrong_challenge``: answer PnC with a different GenChallenge.
+    * ``request_delay_s``: wait this long before every request (beyond the pacing timer).
+    * ``stop_answering_after``: stop sending after this many requests (simulates a dead truck).
+    * ``exceed_charge_parameters``: declare limits beyond the MCS envelope in ChargeParameterDiscovery.
+    * ``select_parameter_set``: force this ParameterSetID in ServiceSelection.
+    * ``select_service``: force this ServiceID in ServiceDetail/ServiceSelection.
+    """
+
+    wrong_session_id_in: str | None = None
+    skip: tuple[str, ...] = ()
+    bad_signature: bool = False
+    wrong_challenge: bool = False
+    request_delay_s: float = 0.0
+    stop_answering_after: int | None = None
+    exceed_charge_parameters: bool = False
+    select_parameter_set: int | None = None
+    select_service: int | None = None
+
+
+def _default_random(n: int) -> bytes:
+    return os.urandom(n)
+
+
+@dataclass(slots=True)
+class SeccConfig:
+    """Everything an SECC session needs besides messages.
+
+    ``charger`` and ``scenario`` are power-layer objects (a charger profile and the backend plan
+    played from the start of the session). ``notifications`` scripts EVSENotifications as
+    (seconds after the first DC_ChargeLoopReq, notification). ``metering_interval_s`` asks the
+    EVCC for a signed MeteringConfirmation that often (None: never).
+    """
+
+    services: tuple[ServiceId, ...] = ENERGY_SERVICES
+    control_modes: tuple[ControlMode, ...] = (ControlMode.SCHEDULED, ControlMode.DYNAMIC)
+    auth_services: tuple[AuthorizationType, ...] = (AuthorizationType.PNC, AuthorizationType.EIM)
+    certificate_installation: bool = True
+    service_renegotiation: bool = True
+    profile: Profile = Profile.STRICT
+    negative_discharge: bool = False
+    evseid: str = "DE*MCS*E0001*1"
+    authorizer: Authorizer = field(default_factory=ImmediateAccept)
+    schedule_exchange_ongoing_rounds: int = 0
+    metering_interval_s: float | None = None
+    notification_max_delay_s: int = 10
+    notifications: tuple[tuple[float, EvseNotification], ...] = ()
+    charger: ChargerSpec | None = None
+    scenario: Scenario | None = None
+    schedule_duration_s: float = 86_400.0
+    pki: object | None = None
+    timings: Timings = field(default_factory=Timings)
+    store: SessionStore = field(default_factory=SessionStore)
+    faults: SeccFaults = field(default_factory=SeccFaults)
+    random_bytes: Callable[[int], bytes] = _default_random
+    max_service_details: int = 16
+
+
+@dataclass(slots=True)
+class EvccConfig:
+    """Everything an EVCC session needs besides messages.
+
+    ``duration_s`` ends the charge loop after that long (None: when the truck reaches its target
+    or the SECC says stop); ``stop`` chooses SessionStop Terminate or Pause at the end;
+    ``resume_session_id`` resumes a paused session; ``switch_channel_at`` scripts BPT channel
+    switches for Scheduled control (seconds after charge-loop start).
+    """
+
+    service: ServiceId = ServiceId.MCS_BPT
+    control_mode: ControlMode = ControlMode.DYNAMIC
+    auth: AuthorizationType = AuthorizationType.PNC
+    profile: Profile = Profile.STRICT
+    negative_discharge: bool = False
+    evccid: str = "0A1B2C3D4E5F"
+    has_contract: bool = True
+    namespaces: tuple[str, ...] = (DC_NAMESPACE,)
+    duration_s: float | None = None
+    stop: str = "terminate"
+    resume_session_id: bytes | None = None
+    welding_detection: bool = True
+    pre_charge_tolerance_v: float = 10.0
+    meter_info_requested: bool = False
+    truck: BatterySpec | None = None
+    initial_soc: float | None = None
+    target_soc: float | None = None
+    departure_s: float | None = None
+    pki: object | None = None
+    timings: Timings = field(default_factory=Timings)
+    faults: EvccFaults = field(default_factory=EvccFaults)
+    random_bytes: Callable[[int], bytes] = _default_random
+    maximum_supporting_points: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.stop not in ("terminate", "pause"):
+            raise ValueError(f"EvccConfig.stop must be 'terminate' or 'pause', not {self.stop!r}")
+        if self.service not in ENERGY_SERVICES:
+            raise ValueError(f"EvccConfig.service must be one of {ENERGY_SERVICES}")
+        if not 12 <= self.maximum_supporting_points <= 1024:
+            raise ValueError("maximum_supporting_points must be within 12..1024 (XSD)")
