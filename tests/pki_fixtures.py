@@ -1,4 +1,4 @@
-"""Shared test PKIs for the security tests (shared by tests/test_pki.py, test_tls.py, test_xmldsig.py).
+"""Test PKIs shared by tests/test_pki.py, test_tls.py and test_xmldsig.py.
 
 Built once per test session (per xdist worker) under a temporary directory: for each algorithm
 family a good PKI, a second PKI with the same names but other keys ("unknown root"), and PKIs

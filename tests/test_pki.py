@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 
+import pki_fixtures
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-import pki_fixtures
 
 from mcscomm import cli
 from mcscomm.security import pki
 from mcscomm.security.errors import PkiError, PkiExists
-
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_chains_are_leaf_subca2_subca1_and_signed_up_to_the_root(
         chain = [*m.chain(role), m.certificate(pki.ROOT_OF[role])]
         assert [cn(c) for c in chain] == expected
         assert chain[0] == m.certificate(role)
-        for child, parent in zip(chain, chain[1:], strict=False):
+        for child, parent in itertools.pairwise(chain):
             assert child.issuer == parent.subject
             child.verify_directly_issued_by(parent)  # raises on a bad signature
             aki = child.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value

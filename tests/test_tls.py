@@ -54,7 +54,7 @@ async def secc(ctx: ssl.SSLContext) -> AsyncIterator[Server]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            info = await tls.secc_handshake(reader, writer, ctx, timeout=5)
+            info = await tls.secc_handshake(reader, writer, ctx, handshake_timeout=5)
             server_state.outcomes.put_nowait(info)
             writer.write(b"hello\n")
             await writer.drain()
@@ -76,7 +76,7 @@ async def secc(ctx: ssl.SSLContext) -> AsyncIterator[Server]:
 async def python_client(port: int, ctx: ssl.SSLContext) -> tuple[dict[str, Any] | None, str]:
     """Connect, read one line; returns (describe() or None, line or failure reason)."""
     try:
-        reader, writer, info = await tls.evcc_connect("127.0.0.1", port, ctx, timeout=5)
+        reader, writer, info = await tls.evcc_connect("127.0.0.1", port, ctx, handshake_timeout=5)
     except TlsHandshakeFailed as exc:
         return None, exc.reason
     try:
@@ -104,7 +104,7 @@ def raw_client_ctx(
     return ctx
 
 
-# --- the profile, negotiated between our own endpoints ------------------------------------------
+# --- the profile, negotiated between our own endpoints -------------------------------------------
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -151,7 +151,7 @@ def test_context_pointer_is_verified_by_round_trip(
         openssl.ssl_ctx_pointer(ctx)
 
 
-# --- refusals by the SECC, Python clients ---------------------------------------------------------
+# --- refusals by the SECC, Python clients --------------------------------------------------------
 
 
 def _client_aes128_only(m: pki.Manifest) -> ssl.SSLContext:
@@ -235,7 +235,7 @@ async def test_evcc_refuses_bad_secc_chains(
     assert info is None and expected in reason, reason
 
 
-# --- openssl s_client as an outside client ----------------------------------------------------------
+# --- openssl s_client as an outside client -------------------------------------------------------
 
 
 async def s_client(port: int, *args: str) -> str:
@@ -336,7 +336,7 @@ async def test_openssl_client_refusals(
     assert "hello" not in out
 
 
-# --- openssl s_server as an outside server: the EVCC's ClientHello ----------------------------------
+# --- openssl s_server as an outside server: the EVCC's ClientHello -------------------------------
 
 
 def free_port() -> int:
@@ -437,11 +437,11 @@ async def test_openssl_server_sees_the_evcc_client_hello(
 async def test_evcc_refuses_a_tls12_only_server(pkis: pki_fixtures.PkiFactory) -> None:
     m = pkis("secp521r1", "good")
     async with s_server(m, "-tls1_2") as (port, _lines):
-        with pytest.raises(TlsHandshakeFailed, match="TLS 1.3"):
+        with pytest.raises(TlsHandshakeFailed, match=r"TLS 1\.3"):
             await tls.evcc_connect("127.0.0.1", port, tls.evcc_context(m))
 
 
-# --- key logging ----------------------------------------------------------------------------------------
+# --- key logging ---------------------------------------------------------------------------------
 
 
 async def test_key_log_to_file_and_udp(

@@ -367,26 +367,41 @@ def _compile_decoder(cls: type) -> Decoder:
             if xf.is_list:
                 lists.append(name)
 
-    def decode(elem: etree._Element) -> Any:
+    if attrs or lists:
+
+        def decode(elem: etree._Element) -> Any:
+            kw: dict[str, Any] = {}
+            for tag, name, conv in attrs:
+                v = elem.get(tag)
+                if v is not None:
+                    kw[name] = conv(v)
+            for name in lists:
+                kw[name] = []
+            for child in elem:
+                entry = table.get(child.tag)
+                if entry is None:
+                    raise MalformedDocument(f"unexpected element {child.tag} in {cls.__name__}")
+                name, read, is_list = entry
+                if is_list:
+                    kw[name].append(read(child))
+                else:
+                    kw[name] = read(child)
+            return cls(**kw)
+
+        return decode
+
+    def decode_plain(elem: etree._Element) -> Any:
+        # the common case: no attributes, no lists
         kw: dict[str, Any] = {}
-        for tag, name, conv in attrs:
-            v = elem.get(tag)
-            if v is not None:
-                kw[name] = conv(v)
-        for name in lists:
-            kw[name] = []
+        get = table.get
         for child in elem:
-            entry = table.get(child.tag)
+            entry = get(child.tag)
             if entry is None:
                 raise MalformedDocument(f"unexpected element {child.tag} in {cls.__name__}")
-            name, read, is_list = entry
-            if is_list:
-                kw[name].append(read(child))
-            else:
-                kw[name] = read(child)
+            kw[entry[0]] = entry[1](child)
         return cls(**kw)
 
-    return decode
+    return decode_plain
 
 
 def _class_reader(c: type) -> Decoder:
@@ -403,6 +418,13 @@ def _wrapper_reader(item: Decoder) -> Decoder:
 # ---------------------------------------------------------------------------------------------
 # the codec
 # ---------------------------------------------------------------------------------------------
+
+
+#: payload type -> {root tag: (class, namespace)}
+_ROOTS_BY_PAYLOAD: dict[int, dict[str, tuple[type, str]]] = {
+    pt: {tag_of(c): (c, str(TYPE_TAGS[c][0])) for c in classes}
+    for pt, classes in PAYLOAD_MESSAGES.items()
+}
 
 
 def _error_from_log(log: Any, fallback: str) -> SchemaViolation:
@@ -496,15 +518,15 @@ class XmlCodec:
     def parse(self, data: bytes) -> etree._Element:
         """Parse ``data`` with the hardened parser (no validation). Raises MalformedDocument or
         HostileDocument."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise MalformedDocument(f"expected bytes, got {type(data).__name__}")
         if type(data) is not bytes:
+            if not isinstance(data, bytearray | memoryview):
+                raise MalformedDocument(f"expected bytes, got {type(data).__name__}")
             data = bytes(data)
         if len(data) > self.max_bytes:
             raise HostileDocument(f"document of {len(data)} bytes exceeds {self.max_bytes}")
         # A -20 document never has a DTD; refusing it before parsing stops XXE and entity
         # expansion attacks (billion laughs) at zero cost.
-        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        if b"<!DOCTYPE" in data:  # (an ENTITY declaration can only live inside a DOCTYPE)
             raise HostileDocument("document type declarations are not allowed")
         try:
             root = etree.fromstring(data, self._parser)
@@ -528,16 +550,15 @@ class XmlCodec:
         (root not allowed on this payload type) or :class:`SchemaViolation`.
         """
         root = self.parse(data)
-        allowed = PAYLOAD_MESSAGES.get(payload_type)
-        if allowed is None:
+        roots = _ROOTS_BY_PAYLOAD.get(payload_type)
+        if roots is None:
             raise UnknownMessage(f"payload type {payload_type:#06x} carries no XML messages")
         tag = root.tag
-        cls = MESSAGE_CLASSES.get(tag) if isinstance(tag, str) else None
-        if cls is None or cls not in allowed:
+        entry = roots.get(tag)
+        if entry is None:
             raise UnknownMessage(f"root element {tag} not allowed on payload {payload_type:#06x}")
-        ns = TYPE_TAGS[cls][0]
-        assert ns is not None
-        schema = self.schema_for(ns)
+        cls, ns = entry
+        schema = self._schemas.get(ns) or self.schema_for(ns)
         if not schema.validate(root):
             raise _error_from_log(schema.error_log, "document does not validate")
         try:

@@ -38,7 +38,7 @@ class ServerStats:
 
 
 class SeccServer:
-    """Serves ISO 15118-20 sessions; ``connection_factory(now)`` makes one SeccConnection per socket.
+    """Serves ISO 15118-20 sessions; ``connection_factory(now)`` makes one connection per socket.
 
     ``recorder_factory(label, origin)`` builds the recorder of each session (trace file, human log);
     by default sessions share ``trace`` (if given), each record tagged with the session label.

@@ -54,13 +54,11 @@ class BitWriter:
 class BitReader:
     """Reads bits MSB-first from ``data``; every read past the end raises :class:`ExiTruncated`."""
 
-    __slots__ = ("_data", "_int", "_nbits", "pos")
+    __slots__ = ("_data", "_nbits", "pos")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
         self._nbits = len(data) * 8
-        # One big int makes small reads fast; large inputs (certificates) are still only a few KB.
-        self._int = int.from_bytes(data, "big")
         self.pos = 0
 
     @property
@@ -71,11 +69,15 @@ class BitReader:
     def read(self, width: int) -> int:
         if not width:
             return 0
-        end = self.pos + width
+        start = self.pos
+        end = start + width
         if end > self._nbits:
             raise ExiTruncated(f"stream ends at bit {self._nbits}, needed bit {end}")
         self.pos = end
-        return (self._int >> (self._nbits - end)) & ((1 << width) - 1)
+        # Only the bytes holding the field are converted: cost O(width), not O(stream).
+        last = (end + 7) >> 3
+        chunk = int.from_bytes(self._data[start >> 3 : last], "big")
+        return (chunk >> ((last << 3) - end)) & ((1 << width) - 1)
 
     def read_uint(self) -> int:
         value = 0
@@ -100,4 +102,4 @@ class BitReader:
     def rest_is_padding(self) -> bool:
         """True when only zero bits up to the next byte boundary remain."""
         rest = self._nbits - self.pos
-        return rest < 8 and (self._int & ((1 << rest) - 1)) == 0
+        return rest < 8 and (rest == 0 or self._data[-1] & ((1 << rest) - 1) == 0)

@@ -1,16 +1,20 @@
 """Errors of the EXI layer: one base class, subclasses for the kinds.
 
 Everything the EXI codec raises on bad input (from a peer or a caller) is an :class:`ExiError`.
+The kinds also subclass the matching :mod:`mcscomm.codec.errors` class, so a session that
+catches ``CodecError`` handles EXI and XML failures alike.
 """
 
 from __future__ import annotations
 
+from mcscomm.codec.errors import CodecError, HostileDocument, MalformedDocument, SchemaViolation
 
-class ExiError(Exception):
+
+class ExiError(CodecError):
     """Base class of every EXI failure (bad stream, unencodable document, schema problem)."""
 
 
-class ExiDecodeError(ExiError):
+class ExiDecodeError(ExiError, MalformedDocument):
     """The EXI stream is not a valid stream for the grammar (wrong header, bad event code, ...)."""
 
 
@@ -22,7 +26,7 @@ class ExiTrailingData(ExiDecodeError):
     """Bytes other than zero padding follow the end of the document."""
 
 
-class ExiLimitExceeded(ExiDecodeError):
+class ExiLimitExceeded(ExiDecodeError, HostileDocument):
     """A length, value or nesting depth exceeds what the input or the schema allows."""
 
 
@@ -30,7 +34,7 @@ class ExiUnsupported(ExiDecodeError):
     """A valid EXI feature the V2G profile excludes (second-level events, string-table hits)."""
 
 
-class ExiEncodeError(ExiError):
+class ExiEncodeError(ExiError, SchemaViolation):
     """The document does not fit the grammar (unknown element, missing child, bad value)."""
 
 

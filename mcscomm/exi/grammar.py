@@ -73,6 +73,12 @@ class Production:
     datatype: Datatype | None = None  # AT / CH: how the value is encoded
     namespaces: tuple[str, ...] | None = None  # SE(uri:*) wildcards
     child: State | None = None  # SE: start state of the element's grammar (linked after build)
+    tag: str = ""  # SE / AT: the qname in lxml's Clark notation
+
+    def __post_init__(self) -> None:
+        if self.qname is not None:
+            uri, local = self.qname
+            self.tag = f"{{{uri}}}{local}" if uri else local
 
     def label(self) -> str:
         if self.kind == EE:

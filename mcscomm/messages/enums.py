@@ -11,7 +11,7 @@ from enum import IntEnum, StrEnum
 
 
 class ResponseCode(StrEnum):
-    """``responseCodeType`` [XSD CommonTypes], 39 values in XSD order."""
+    """``responseCodeType`` [XSD CommonTypes], 40 values in XSD order."""
 
     OK = "OK"
     OK_CERTIFICATE_EXPIRES_SOON = "OK_CertificateExpiresSoon"

@@ -43,9 +43,10 @@ class RationalNumber:
         """The exact (or, when needed, shortest-rounded) RationalNumber for ``x``.
 
         Normalisation: trailing zeros move into the exponent (3.75e6 -> (375, 4)); if the
-        significand still exceeds int16, low-order digits are dropped with round-half-even
-        (deterministic; e.g. 123456 -> (12346, 1)). Raises :class:`RationalRangeError` when the
-        number is not finite or the exponent leaves int8.
+        significand exceeds int16, low-order digits are dropped with one round-half-even step
+        (deterministic; e.g. 123456 -> (12346, 1)); digits below 10^-128 are dropped the same
+        way. Raises :class:`RationalRangeError` when ``x`` is not a finite number, is too large
+        for 32767 × 10^127, or is non-zero but would round to zero.
         """
         d = _to_decimal(x)
         if d.is_zero():
@@ -53,23 +54,22 @@ class RationalNumber:
         sign, digits, exp = d.as_tuple()
         assert isinstance(exp, int)
         coeff = int("".join(map(str, digits)))
-        # strip trailing zeros into the exponent
-        while coeff and coeff % 10 == 0:
-            coeff //= 10
-            exp += 1
-        # round away low-order digits until the significand fits int16
         limit = VALUE_MAX if not sign else -VALUE_MIN
-        while coeff > limit:
-            q, r = divmod(coeff, 10)
-            if r > 5 or (r == 5 and q % 2 == 1):
-                q += 1
-            coeff = q
-            exp += 1
-            while coeff and coeff % 10 == 0:
-                coeff //= 10
-                exp += 1
+        coeff, exp = _strip_zeros(coeff, exp)
+        if coeff > limit:
+            drop = 1
+            while _round_drop(coeff, drop) > limit:
+                drop += 1
+            coeff, exp = _strip_zeros(_round_drop(coeff, drop), exp + drop)
         if exp < EXPONENT_MIN:
-            raise RationalRangeError(f"{x!r} is too small for int16 × 10^int8")
+            coeff = _round_drop(coeff, EXPONENT_MIN - exp)
+            if coeff == 0:
+                raise RationalRangeError(f"{x!r} is too small for int16 × 10^int8")
+            coeff, exp = _strip_zeros(coeff, EXPONENT_MIN)
+        # a large exponent may be pulled back into int8 by re-growing the significand
+        while exp > EXPONENT_MAX and coeff * 10 <= limit:
+            coeff *= 10
+            exp -= 1
         if exp > EXPONENT_MAX:
             raise RationalRangeError(f"{x!r} is too large for int16 × 10^int8")
         return cls(-coeff if sign else coeff, exp)
@@ -95,6 +95,23 @@ class RationalNumber:
 
     def __str__(self) -> str:
         return str(self.to_decimal())
+
+
+def _strip_zeros(coeff: int, exp: int) -> tuple[int, int]:
+    while coeff and coeff % 10 == 0:
+        coeff //= 10
+        exp += 1
+    return coeff, exp
+
+
+def _round_drop(coeff: int, drop: int) -> int:
+    """``coeff / 10**drop`` rounded half-even, in one step (no double rounding)."""
+    scale: int = 10**drop
+    q, r = divmod(coeff, scale)
+    half = scale // 2
+    if r > half or (r == half and q % 2 == 1):
+        q += 1
+    return q
 
 
 def _to_decimal(x: int | float | Decimal | str | Fraction) -> Decimal:

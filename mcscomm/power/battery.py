@@ -113,6 +113,20 @@ class Battery:
         """Derated discharge power the battery can give now (0 at the V2G floor)."""
         return self.spec.limits.max_discharge_power_w * self.discharge_derate()
 
+    def discharge_headroom_w(self, horizon_s: float) -> float:
+        """Most terminal power that cannot cross the V2G floor within ``horizon_s`` seconds."""
+        above = self.energy_wh - self.spec.v2g_min_soc * self.spec.capacity_wh
+        if above <= 0.0:
+            return 0.0
+        return above * self.spec.discharge_efficiency * 3600.0 / horizon_s
+
+    def charge_headroom_w(self, horizon_s: float) -> float:
+        """Most terminal power that cannot cross ``max_soc`` within ``horizon_s`` seconds."""
+        below = self.spec.max_soc * self.spec.capacity_wh - self.energy_wh
+        if below <= 0.0:
+            return 0.0
+        return below / self.spec.charge_efficiency * 3600.0 / horizon_s
+
     def energy_to_soc_wh(self, soc: float) -> float:
         """Terminal energy needed to reach ``soc`` (negative: energy that may be taken out)."""
         delta = (soc - self.soc) * self.spec.capacity_wh
@@ -125,6 +139,10 @@ class Battery:
         if dt_s <= 0.0 or terminal_power_w == 0.0:
             return 0.0
         e_wh = terminal_power_w * dt_s / 3600.0
-        d = e_wh * self.spec.charge_efficiency if e_wh > 0 else e_wh / self.spec.discharge_efficiency
+        d = (
+            e_wh * self.spec.charge_efficiency
+            if e_wh > 0
+            else e_wh / self.spec.discharge_efficiency
+        )
         self.energy_wh += d
         return d

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from mcscomm.power.controller import EvRequest, Mode, SeccDecision
 from mcscomm.power.ev import EvseLimits
@@ -30,7 +30,7 @@ Fields = dict[str, float | bool | None]
 NAN = math.nan
 
 
-class SignConvention(str, Enum):
+class SignConvention(StrEnum):
     """How discharge values are signed on the wire."""
 
     POSITIVE = "positive"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from mcscomm.power.ems import Ems
 from mcscomm.power.envelope import Envelope, Parties, negotiate
@@ -41,7 +41,7 @@ from mcscomm.power.stage import PowerStage
 NAN = math.nan
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """Control mode of the energy transfer (ISO 15118-20 Scheduled or Dynamic)."""
 
     SCHEDULED = "scheduled"
@@ -213,6 +213,8 @@ class SeccController:
             self.safe = SafeState(self.charger.safe_ramp_down_s)
         self.stage.contactors_closed = True
         self._t_req = now
+        if now > self._t_last:  # nothing flowed before: ramps start from here
+            self._t_last = now
         return True
 
     def stop_power_delivery(self, now: float) -> None:
@@ -267,7 +269,7 @@ class SeccController:
         req = self.last_request or EvRequest(self.stage.voltage_v, stop=True)
         return self._advance(now, req)
 
-    def _advance(self, now: float, req: EvRequest) -> SeccDecision:  # noqa: C901 - one flat pass
+    def _advance(self, now: float, req: EvRequest) -> SeccDecision:
         dt = now - self._t_last
         if dt > 0.0:
             self.meter.add(self._p_last, dt)
@@ -360,7 +362,9 @@ class SeccController:
                     binding = n_ci if ci == c_i else "EV current limit"
                 else:
                     binding = n_cp if cp == c_p else "EV power limit"
-            if cmd > 0.0 and (cmd < self._a_cimin or cmd * v < max(self._a_cpmin, req.min_charge_power_w)):
+            if cmd > 0.0 and (
+                cmd < self._a_cimin or cmd * v < max(self._a_cpmin, req.min_charge_power_w)
+            ):
                 cmd, binding = 0.0, "below charge minimum"
             cflag = cmd > 0.0 and cmd == c_i
             pflag = cmd > 0.0 and cmd == c_p / v
@@ -375,7 +379,9 @@ class SeccController:
                     binding = n_di if di == d_i else "EV discharge current limit"
                 else:
                     binding = n_dp if dp == d_p else "EV discharge power limit"
-            if cmd < 0.0 and (-cmd < self._a_dimin or -cmd * v < max(self._a_dpmin, req.min_discharge_power_w)):
+            if cmd < 0.0 and (
+                -cmd < self._a_dimin or -cmd * v < max(self._a_dpmin, req.min_discharge_power_w)
+            ):
                 cmd, binding = 0.0, "below discharge minimum"
             cflag = cmd < 0.0 and -cmd == d_i
             pflag = cmd < 0.0 and -cmd == d_p / v

@@ -126,7 +126,7 @@ def build_parties(
     ev: PartyLimits,
     *,
     bidirectional: bool = True,
-    mcs: bool = True,
+    mcs: bool | None = None,
     grid_import_w: float | None = None,
     grid_export_w: float | None = None,
     extra: Iterable[PartyLimits] = (),
@@ -134,8 +134,11 @@ def build_parties(
     """Parties for a session from a charger profile and the EV's declared (negotiated) limits.
 
     ``bidirectional=False`` models a non-BPT service (DC or MCS, service id 2/8): discharge
-    is forbidden whatever the parties could do. ``mcs=False`` drops the MCS envelope (CCS).
+    is forbidden whatever the parties could do. ``mcs`` adds the MCS envelope (default: when
+    the charger's connector is MCS).
     """
+    if mcs is None:
+        mcs = charger.connector == "MCS"
     evse = charger.limits if bidirectional else charger.limits.without_discharge()
     return Parties(
         evse=evse,

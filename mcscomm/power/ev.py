@@ -76,6 +76,7 @@ class TruckController:
         target_soc: float | None = None,
         departure_s: float | None = None,
         fault_tolerance: float = 0.02,
+        horizon_s: float = 2.0,
     ) -> None:
         spec = battery.spec
         self.battery = battery
@@ -91,6 +92,9 @@ class TruckController:
         self.voltage_v = battery.terminal_voltage(0.0)
         self._t = start
         self._tol = fault_tolerance
+        # Longest time one request's limits may stay in force (cycle + comm timeout + safe
+        # ramp-down): the truck never offers more energy than fits its SoC window in that time.
+        self.horizon_s = horizon_s
         lim = spec.limits
         self._max_ci, self._max_cp = lim.max_charge_current_a, lim.max_charge_power_w
         self._max_di, self._max_dp = lim.max_discharge_current_a, lim.max_discharge_power_w
@@ -150,11 +154,13 @@ class TruckController:
         # never ask beyond the battery (derated now) nor beyond the charger's offer
         ci = min(b.max_charge_current_a(), ev.evse_max_charge_current_a)
         cp = min(b.max_charge_power_w(), ev.evse_max_charge_power_w)
+        cp = min(cp, b.charge_headroom_w(self.horizon_s))
         if soc >= self.target_soc:
             ci = cp = 0.0
         if self.v2g and not self.departure_guard(now):
             di = min(b.max_discharge_current_a(), ev.evse_max_discharge_current_a)
             dp = min(b.max_discharge_power_w(), ev.evse_max_discharge_power_w)
+            dp = min(dp, b.discharge_headroom_w(self.horizon_s))
         else:
             di = dp = 0.0
         target_wh = b.energy_to_soc_wh(self.target_soc)

@@ -109,7 +109,9 @@ class ChargerSpec:
         """True when the charger can discharge a truck into the grid."""
         return self.limits.can_discharge and self.grid_export_w > 0.0
 
-    def grid_party(self, import_w: float | None = None, export_w: float | None = None) -> PartyLimits:
+    def grid_party(
+        self, import_w: float | None = None, export_w: float | None = None
+    ) -> PartyLimits:
         """The grid connection as a DC-side power limit (import x eff, export / eff)."""
         imp = self.grid_import_w if import_w is None else min(import_w, self.grid_import_w)
         exp = self.grid_export_w if export_w is None else min(export_w, self.grid_export_w)

@@ -234,7 +234,9 @@ def load_truck(name_or_path: str | Path) -> BatterySpec:
 def load_charger(name_or_path: str | Path) -> ChargerSpec:
     """A charger profile: shipped name or TOML path. No ``[discharge]`` = unidirectional."""
     file, data = _read("chargers", name_or_path)
-    top = _tables(file, data, ("charger", "voltage", "charge", "discharge", "ramp", "cable", "grid"))
+    top = _tables(
+        file, data, ("charger", "voltage", "charge", "discharge", "ramp", "cable", "grid")
+    )
     ch = top.sub("charger")
     volt = top.sub("voltage")
     assert ch and volt

@@ -13,10 +13,10 @@
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 
-class SafeStateCause(str, Enum):
+class SafeStateCause(StrEnum):
     """Why the charger went to safe state."""
 
     COMMUNICATION_LOSS = "communication loss"
@@ -85,7 +85,7 @@ def emergency_over_voltage_threshold(negotiated_max_v: float) -> float:
     return 550.0
 
 
-class OverVoltage(str, Enum):
+class OverVoltage(StrEnum):
     """Verdict of the over-voltage monitor."""
 
     OK = "ok"

@@ -22,11 +22,12 @@ FAILED_EVPowerProfileViolation, a malformed profile -> FAILED_EVPowerProfileInva
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from mcscomm.power.ems import Ems
 from mcscomm.power.envelope import Envelope
@@ -139,7 +140,9 @@ def build_schedules(
     if not duration_s > 0 or math.isinf(duration_s):
         raise ScheduleError("schedule duration must be finite and > 0")
     c_max = envelope.charge.max_power_w if envelope.charge.available else 0.0
-    d_max = envelope.discharge.max_power_w if envelope.discharge.available and bidirectional else 0.0
+    d_max = (
+        envelope.discharge.max_power_w if envelope.discharge.available and bidirectional else 0.0
+    )
     end = start + duration_s
     times = [start]
     if ems is not None:
@@ -147,7 +150,7 @@ def build_schedules(
     times.append(end)
     charge: list[tuple[float, float]] = []
     discharge: list[tuple[float, float]] = []
-    for a, b in zip(times, times[1:], strict=False):
+    for a, b in itertools.pairwise(times):
         c, d = c_max, d_max
         if ems is not None:
             s = ems.at(a)
@@ -191,7 +194,7 @@ def build_schedules(
     return tuples[:MAX_SCHEDULE_TUPLES]
 
 
-class ProfileVerdict(str, Enum):
+class ProfileVerdict(StrEnum):
     """Outcome of checking an EV power profile; values are the -20 ResponseCode names."""
 
     OK = "OK"
@@ -243,7 +246,9 @@ def validate_ev_power_profile(
         if excess > 1e-9 * max(1.0, allowed):
             tol = sched.power_tolerance_w if tolerance_accepted else 0.0
             verdict = (
-                ProfileVerdict.WARNING_VIOLATION if excess <= tol else ProfileVerdict.FAILED_VIOLATION
+                ProfileVerdict.WARNING_VIOLATION
+                if excess <= tol
+                else ProfileVerdict.FAILED_VIOLATION
             )
             if verdict is ProfileVerdict.FAILED_VIOLATION:
                 return ProfileCheck(verdict, k, p, allowed, "beyond schedule and tolerance")
@@ -251,4 +256,3 @@ def validate_ev_power_profile(
                 worst = ProfileCheck(verdict, k, p, allowed, "within power tolerance")
         t += d
     return worst
-

@@ -28,10 +28,7 @@ class PowerStage:
         """Move the output voltage towards ``target_v`` (pre-charge, cable check); no current."""
         step = self._dv_max * dt_s if dt_s > 0.0 else 0.0
         v = self.voltage_v
-        if target_v > v:
-            v = min(target_v, v + step)
-        else:
-            v = max(target_v, v - step)
+        v = min(target_v, v + step) if target_v > v else max(target_v, v - step)
         self.voltage_v = v
         return v
 

@@ -1,31 +1,33 @@
 """Certificate path validation for signers: contract → MO root, OEM → OEM root, CPS → V2G root.
 
-Two layers, both always run:
+Two layers:
 
-1. our own minimal RFC 5280 checks, needed because ``cryptography``'s verifier
-   (``cryptography.x509.verification``, a Web PKI profile) forbids Ed448 keys ("Forbidden public
-   key algorithm") and cannot validate the Ed448 family at all: validity of every certificate at
-   ``now``, issuer/subject name chaining, each signature made by the next certificate's key,
-   basicConstraints CA:TRUE and keyCertSign on every issuer, path length limits, and the chain
-   ending in exactly the trusted root;
-2. for the secp521r1 family additionally ``cryptography``'s ``PolicyBuilder``/``ClientVerifier``
-   with the Web PKI CA policy (critical basicConstraints, key identifiers, signature algorithm
-   rules, path building) and a relaxed end-entity policy, since -20 leaves carry no
-   subjectAltName and not every leaf has a TLS extended key usage.
+1. our own minimal RFC 5280 checks, always run. They are needed because ``cryptography``'s
+   verifier (``cryptography.x509.verification``, a Web PKI profile) forbids Ed448 keys
+   ("Forbidden public key algorithm") and cannot validate the Ed448 family at all. Checked:
+   validity of every certificate at ``now``, issuer/subject name chaining, basicConstraints
+   CA:TRUE and keyCertSign on every issuer, path length limits, the chain ending in exactly the
+   trusted root, and (unless layer 2 runs) each signature made by the next certificate's key;
+2. for secp521r1 leaf signers additionally ``cryptography``'s ``PolicyBuilder`` /
+   ``ClientVerifier`` with the Web PKI CA policy (critical basicConstraints, key identifiers,
+   signature algorithm rules, path building, signatures) and a relaxed end-entity policy, since
+   -20 leaves carry no subjectAltName and not every leaf has a TLS extended key usage.
 
-Validity failures raise :class:`ExpiredChain`; every other failure :class:`UntrustedChain`.
+Validity failures raise :class:`ExpiredChain` (:class:`ChainNotYetValid` before notBefore); every
+other failure :class:`UntrustedChain`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509 import verification
 
-from mcscomm.security.errors import ExpiredChain, UntrustedChain
+from mcscomm.security.errors import ChainNotYetValid, ExpiredChain, UntrustedChain
 from mcscomm.security.pki import algorithm_of
 
 
@@ -37,7 +39,7 @@ def check_validity(certs: Sequence[x509.Certificate], now: dt.datetime) -> None:
     """ExpiredChain if any certificate is outside its validity period at ``now``."""
     for cert in certs:
         if now < cert.not_valid_before_utc:
-            raise ExpiredChain(
+            raise ChainNotYetValid(
                 f"{_describe(cert)} not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}Z"
             )
         if now > cert.not_valid_after_utc:
@@ -65,31 +67,34 @@ def verify_chain(
     if trust_root in certs:
         raise UntrustedChain("trust root in the middle of the chain")
     check_validity([*certs, trust_root], now)
-    path = [*certs, trust_root]
-    for depth, (child, issuer) in enumerate(zip(path, path[1:], strict=False)):
-        if child.issuer != issuer.subject:
-            raise UntrustedChain(
-                f"{_describe(child)} is issued by {child.issuer.rfc4514_string()}, "
-                f"not by {_describe(issuer)}"
-            )
-        try:
-            child.verify_directly_issued_by(issuer)
-        except (InvalidSignature, ValueError, TypeError) as exc:
-            raise UntrustedChain(
-                f"{_describe(child)}: signature does not verify with {_describe(issuer)} "
-                f"({exc.__class__.__name__})"
-            ) from None
-        _check_ca(issuer, intermediates_below=depth)
     try:
         algorithm_of(certs[0].public_key())
     except Exception as exc:
         raise UntrustedChain(f"signer key: {exc}") from None
     signer_is_ca = _is_ca(certs[0])
+    # P-521 leaf chains: signatures are checked once, by cryptography's verifier (see module doc).
+    webpki = algorithm_of(trust_root.public_key()) == "secp521r1" and not signer_is_ca
+    path = [*certs, trust_root]
+    for depth, (child, issuer) in enumerate(itertools.pairwise(path)):
+        if child.issuer != issuer.subject:
+            raise UntrustedChain(
+                f"{_describe(child)} is issued by {child.issuer.rfc4514_string()}, "
+                f"not by {_describe(issuer)}"
+            )
+        if not webpki:  # otherwise cryptography's verifier below checks the signature
+            try:
+                child.verify_directly_issued_by(issuer)
+            except (InvalidSignature, ValueError, TypeError) as exc:
+                raise UntrustedChain(
+                    f"{_describe(child)}: signature does not verify with {_describe(issuer)} "
+                    f"({exc.__class__.__name__})"
+                ) from None
+        _check_ca(issuer, intermediates_below=depth)
     if not signer_is_ca:
         ku = _key_usage(certs[0])
         if ku is not None and not ku.digital_signature:
             raise UntrustedChain(f"{_describe(certs[0])} lacks keyUsage digitalSignature")
-    if algorithm_of(trust_root.public_key()) == "secp521r1" and not signer_is_ca:
+    if webpki:
         _webpki_verify(certs, trust_root, now)
 
 

@@ -61,4 +61,9 @@ class UntrustedChain(SignatureError):
 
 
 class ExpiredChain(SignatureError):
-    """A certificate of the signer's chain is expired or not yet valid at ``now``."""
+    """A certificate of the signer's chain is outside its validity period at ``now``
+    (expired; the subclass :class:`ChainNotYetValid` for not yet valid)."""
+
+
+class ChainNotYetValid(ExpiredChain):
+    """A certificate of the signer's chain is not yet valid at ``now`` (before notBefore)."""

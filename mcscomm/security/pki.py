@@ -49,7 +49,10 @@ ROOT_OF: Mapping[str, str] = {
 }
 MANIFEST = "manifest.json"
 PROFILE_NAME = "pki-profile.toml"
-_EKU = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH}
+_EKU = {
+    "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH,
+}
 
 
 def profile_path() -> Path:

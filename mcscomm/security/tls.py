@@ -122,7 +122,10 @@ def apply_profile(
     groups = ":".join(GROUPS[algorithm]).encode()
     sigalgs = ":".join(SIGALGS[algorithm]).encode()
     steps = [
-        ("cipher suites", libssl.SSL_CTX_set_ciphersuites(pointer, ":".join(CIPHERSUITES).encode())),
+        (
+            "cipher suites",
+            libssl.SSL_CTX_set_ciphersuites(pointer, ":".join(CIPHERSUITES).encode()),
+        ),
         ("groups", libssl.SSL_CTX_ctrl(pointer, openssl.SSL_CTRL_SET_GROUPS_LIST, 0, groups)),
         ("sigalgs", libssl.SSL_CTX_ctrl(pointer, openssl.SSL_CTRL_SET_SIGALGS_LIST, 0, sigalgs)),
         # The client sigalgs list is what a server puts into its CertificateRequest.
@@ -225,10 +228,11 @@ def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
             libssl.SSL_ctrl(
                 pointer, openssl.SSL_CTRL_GET_PEER_SIGNATURE_NID, 0, ctypes.addressof(digest)
             )
-            key = (openssl.nid_name(kind.value), openssl.nid_name(digest.value))
-            if key[0] == "ED448":
-                key = ("ED448", None)
-            info["peer_signature"] = _SIG_NAMES.get(key, "/".join(str(k) for k in key))
+            kind_name = openssl.nid_name(kind.value) or str(kind.value)
+            digest_name = None if kind_name == "ED448" else openssl.nid_name(digest.value)
+            info["peer_signature"] = _SIG_NAMES.get(
+                (kind_name, digest_name), f"{kind_name}/{digest_name}"
+            )
     return info
 
 
@@ -236,8 +240,7 @@ _REASONS = {
     "UNSUPPORTED_PROTOCOL": "peer offered no TLS 1.3 (ISO 15118-20 requires TLS 1.3 only)",
     "WRONG_VERSION_NUMBER": "peer offered no TLS 1.3 (ISO 15118-20 requires TLS 1.3 only)",
     "TLSV1_ALERT_PROTOCOL_VERSION": "peer refused TLS 1.3 (ISO 15118-20 requires TLS 1.3 only)",
-    "NO_SHARED_CIPHER": "no common cipher suite: -20 allows only "
-    + " and ".join(CIPHERSUITES),
+    "NO_SHARED_CIPHER": "no common cipher suite: -20 allows only " + " and ".join(CIPHERSUITES),
     "NO_SHARED_SIGNATURE_ALGORITHMS": "no common signature algorithm: -20 allows "
     "ecdsa_secp521r1_sha512 and ed448 only",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "peer aborted the handshake (no common suite, group or "
@@ -277,7 +280,7 @@ def explain_handshake_error(exc: BaseException) -> str:
         if text:
             return f"{text} [{reason}]"
         return f"TLS error {reason or exc.__class__.__name__}: {exc}"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return "TLS handshake timed out"
     if isinstance(exc, ConnectionError | EOFError):
         return f"peer closed the connection during the TLS handshake ({exc.__class__.__name__})"
@@ -288,7 +291,7 @@ async def secc_handshake(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     context: ssl.SSLContext,
-    timeout: float = 10.0,
+    handshake_timeout: float = 10.0,
 ) -> dict[str, Any]:
     """Upgrade an accepted TCP connection to TLS; returns :func:`describe` of it.
 
@@ -298,8 +301,8 @@ async def secc_handshake(
     """
     peer = writer.get_extra_info("peername")
     try:
-        await writer.start_tls(context, ssl_handshake_timeout=timeout)
-    except (OSError, EOFError, TimeoutError, asyncio.TimeoutError) as exc:
+        await writer.start_tls(context, ssl_handshake_timeout=handshake_timeout)
+    except (OSError, EOFError, TimeoutError) as exc:
         reason = explain_handshake_error(exc)
         log.warning("TLS handshake with %s refused: %s", _peer(peer), reason)
         raise TlsHandshakeFailed(reason) from exc
@@ -310,7 +313,7 @@ async def secc_handshake(
 
 
 async def evcc_connect(
-    host: str, port: int, context: ssl.SSLContext, timeout: float = 10.0
+    host: str, port: int, context: ssl.SSLContext, handshake_timeout: float = 10.0
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]]:
     """Open a TLS connection to an SECC; TlsHandshakeFailed (logged) with the reason on failure.
 
@@ -321,11 +324,11 @@ async def evcc_connect(
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
-                host, port, ssl=context, server_hostname="", ssl_handshake_timeout=timeout
+                host, port, ssl=context, server_hostname="", ssl_handshake_timeout=handshake_timeout
             ),
-            timeout + 1.0,
+            handshake_timeout + 1.0,
         )
-    except (OSError, EOFError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (OSError, EOFError, TimeoutError) as exc:
         reason = explain_handshake_error(exc)
         log.warning("TLS handshake with %s refused: %s", _peer((host, port)), reason)
         raise TlsHandshakeFailed(reason) from exc

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from mcscomm.messages.enums import AuthorizationType, ControlMode, EvseNotification, ServiceId
 from mcscomm.power.limits import PartyLimits
+from mcscomm.power.schedule import ScheduleTuple
 from mcscomm.session.config import SeccConfig
 from mcscomm.session.events import SessionEvent
-from mcscomm.power.schedule import ScheduleTuple
 from mcscomm.session.power_adapter import SeccPower
 from mcscomm.session.services import ParameterSet
 from mcscomm.session.signing import SignaturePort

@@ -9,9 +9,12 @@ numbers (Josev). Reading accepts negative discharge values only when the profile
 from __future__ import annotations
 
 import math
+from decimal import ROUND_DOWN, Decimal
 
 from mcscomm.messages.rational import RationalNumber
 from mcscomm.session.errors import WrongChargeParameter
+
+_INT16_MAX = 32767
 
 
 def rn(x: float) -> RationalNumber:
@@ -22,12 +25,22 @@ def rn(x: float) -> RationalNumber:
 
 
 def rn_down(x: float) -> RationalNumber:
-    """RationalNumber whose magnitude is <= |x| (for limits and commanded values)."""
-    r = rn(x)
-    if abs(float(r)) > abs(x):
-        step = -1 if r.value > 0 else 1
-        r = RationalNumber(r.value + step, r.exponent)
-    return r
+    """The closest RationalNumber whose magnitude is <= |x| (limits and commanded values).
+
+    Truncates towards zero at the finest exponent (>= -3) whose significand fits int16, so
+    1 000 000.9 W -> 10000 x 10^2 and 999.995 A -> 9999 x 10^-1 (never 1000).
+    """
+    if not math.isfinite(x):
+        raise ValueError(f"cannot encode {x!r} as RationalNumber")
+    d = abs(Decimal(repr(float(x))))
+    if d == 0:
+        return RationalNumber(0, 0)
+    for exponent in range(-3, 128):
+        q = (d.scaleb(-exponent)).to_integral_value(rounding=ROUND_DOWN)
+        if q <= _INT16_MAX:
+            break
+    exact = q.scaleb(exponent)
+    return RationalNumber.from_number(-exact if x < 0 else exact)
 
 
 def discharge_out(x: float, negative: bool) -> RationalNumber:
@@ -48,6 +61,8 @@ def magnitude_in(r: RationalNumber | None, field: str, lenient: bool) -> float:
     x = float(r)
     if x < 0:
         if not lenient:
-            raise WrongChargeParameter(f"{field} is negative ({x}); strict profile wants magnitudes")
+            raise WrongChargeParameter(
+                f"{field} is negative ({x}); strict profile wants magnitudes"
+            )
         return -x
     return x

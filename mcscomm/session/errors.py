@@ -84,6 +84,41 @@ class AuthorizationFailed(SessionError):
     kind = "authorization_failed"
 
 
+class AuthorizationSelectionInvalid(SessionError):
+    """AuthorizationReq selecting a service that was not offered (or the wrong mode)."""
+
+    response_code = "WARNING_AuthorizationSelectionInvalid"
+    kind = "authorization_selection_invalid"
+
+
+class PowerDeliveryNotApplied(SessionError):
+    """PowerDelivery(Start) while the charger cannot close its contactors."""
+
+    response_code = "FAILED_PowerDeliveryNotApplied"
+    kind = "power_delivery_not_applied"
+
+
+class ScheduleSelectionInvalid(SessionError):
+    """An EVPowerProfile naming a ScheduleTupleID that was not offered."""
+
+    response_code = "FAILED_ScheduleSelectionInvalid"
+    kind = "schedule_selection_invalid"
+
+
+class NoServiceRenegotiation(SessionError):
+    """SessionStop(ServiceRenegotiation) while the SECC does not support it."""
+
+    response_code = "FAILED_NoServiceRenegotiationSupported"
+    kind = "no_service_renegotiation"
+
+
+class PauseNotAllowed(SessionError):
+    """SessionStop(Pause) before anything could be resumed."""
+
+    response_code = "FAILED_PauseNotAllowed"
+    kind = "pause_not_allowed"
+
+
 class PowerProfileViolation(SessionError):
     """An EVPowerProfile outside the schedule the SECC sent."""
 

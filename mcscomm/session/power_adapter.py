@@ -20,6 +20,8 @@ from mcscomm.power.limits import INF, MCS_ENVELOPE, BatterySpec, ChargerSpec, Pa
 from mcscomm.power.safety import SafeStateCause
 from mcscomm.power.schedule import ScheduleTuple, build_schedules
 
+_BLEED_TAU_S = 0.2
+
 
 def _finite(x: float, cap: float) -> float:
     """``inf`` ("no limit") becomes ``cap`` so it can be encoded as a RationalNumber."""
@@ -64,6 +66,7 @@ class SeccPower:
         self.mcs = True
         self.cable_check_hold_s = cable_check_hold_s
         self.last: SeccDecision | None = None
+        self._stopped: tuple[float, float] | None = None  # (time, voltage) at PowerDelivery(Stop)
 
     @property
     def bidirectional(self) -> bool:
@@ -121,7 +124,9 @@ class SeccPower:
         lim = env.as_limits("EVSE")
         return finite_limits(lim)
 
-    def negotiate(self, ev: PartyLimits, *, bidirectional: bool, mcs: bool, scheduled: bool, now: float) -> None:
+    def negotiate(
+        self, ev: PartyLimits, *, bidirectional: bool, mcs: bool, scheduled: bool, now: float
+    ) -> None:
         """ChargeParameterDiscovery: build the controller. Raises LimitsError when nothing fits."""
         self.bpt = bidirectional and self.charger.bidirectional
         self.mcs = mcs
@@ -181,14 +186,19 @@ class SeccPower:
         ctl = self._ctl()
         ctl.stop_power_delivery(now)
         self.last = ctl.tick(now)
+        self._stopped = (now, self.last.present_voltage_v)
         return self.last.present_voltage_v
 
     def welding_detection(self, now: float) -> float:
-        """Present voltage while the EV checks its contactors (the stage output, ramped down)."""
+        """Output voltage while the EV checks its contactors: after the stop, the output
+        capacitance discharges through the bleeder (simple model: time constant 0.2 s)."""
         if self.controller is None:
             return 0.0
         self.last = self.controller.tick(now)
-        return self.last.present_voltage_v
+        if self._stopped is None:
+            return self.last.present_voltage_v
+        t0, v0 = self._stopped
+        return v0 * math.exp(-max(0.0, now - t0) / _BLEED_TAU_S)
 
     def safe_state(self, now: float, reason: str) -> tuple[float, float]:
         """Communication loss/timeout: trip the safe state; returns (time at zero current,

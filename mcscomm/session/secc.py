@@ -21,6 +21,7 @@ from mcscomm.session.events import (
     RESULT_FAILED,
     RESULT_PAUSED,
     RESULT_SUCCESS,
+    BackendSetpointChanged,
     Notification,
     ProtocolError,
     SafeStateReached,
@@ -30,8 +31,9 @@ from mcscomm.session.events import (
     StateChanged,
     TimeoutOccurred,
 )
-from mcscomm.session.power_port import SeccPowerPort
+from mcscomm.session.power_adapter import SeccPower
 from mcscomm.session.responses import failed_response
+from mcscomm.session.signing import SignaturePort
 from mcscomm.session.transitions import SECC_TABLE, SeccState, response_name
 
 # States in which power may flow: a timeout there must bring the power stage to its safe state.
@@ -68,13 +70,19 @@ class SeccSession:
     def __init__(
         self,
         config: SeccConfig,
-        power: SeccPowerPort,
         *,
         now: float = 0.0,
         tls: bool = True,
+        power: SeccPower | None = None,
+        signatures: SignaturePort | None = None,
     ) -> None:
         self.config = config
-        self.ctx = SeccContext(config=config, power=power, tls=tls, now=now)
+        if power is None:
+            if config.charger is None:
+                raise ValueError("SeccConfig.charger is required (a power-layer ChargerSpec)")
+            power = SeccPower(config.charger, config.scenario, start=now)
+        self.power = power
+        self.ctx = SeccContext(config=config, power=power, tls=tls, signatures=signatures, now=now)
         self.state = SeccState.WAIT_SAP
         self.started_at = now
         self._out: deque[Outgoing] = deque()
@@ -110,7 +118,7 @@ class SeccSession:
 
     def get_timer(self) -> float | None:
         """The earliest deadline: a delayed answer, a notification, or a timeout."""
-        times = [o.release_at for o in self._out[:1]]
+        times = [self._out[0].release_at] if self._out else []
         if not self._ended:
             if self._deadline is not None:
                 times.append(self._deadline)
@@ -160,6 +168,9 @@ class SeccSession:
         if isinstance(code, ResponseCode) and code.is_failed:
             self._end(now, RESULT_FAILED, f"{name} answered {code.value}")
             return
+        if next_state is SeccState.CLOSED and outcome == "failed":
+            self._end(now, RESULT_FAILED, f"{name}: no common protocol")
+            return
         if next_state is SeccState.CLOSED:
             stop = self.ctx.stop_kind
             result = RESULT_PAUSED if stop == "pause" else RESULT_SUCCESS
@@ -185,6 +196,12 @@ class SeccSession:
         self.ctx.now = now
         if not self._ended:
             self._end(now, RESULT_FAILED, reason)
+
+    def set_backend(self, setpoint_w: float, now: float, **caps: float) -> None:
+        """Backend setpoint (W, > 0 charge, < 0 discharge) and optional caps from ``now`` on
+        (keywords of :meth:`SeccPower.set_backend`)."""
+        self.power.set_backend(setpoint_w, now, **caps)
+        self._emit(BackendSetpointChanged(t=now, setpoint_w=setpoint_w))
 
     def notify(self, notification: EvseNotification) -> None:
         """Queue an EVSENotification for the next DC_ChargeLoopRes (Pause, Terminate, ...)."""
@@ -248,8 +265,9 @@ class SeccSession:
         ctx = self.ctx
         if self.state in _POWER_STATES or ctx.charge_loop_started is not None:
             if result == RESULT_FAILED:
-                current = ctx.power.safe_state(now, reason)
-                self._emit(SafeStateReached(t=now, reason=reason, current_a=current))
+                # facts/issue 4 §3: ramp to zero within the charger's bounded time, then open
+                t_zero, current = ctx.power.safe_state(now, reason)
+                self._emit(SafeStateReached(t=t_zero, reason=reason, current_a=current))
         c = ctx.counters
         self._emit(
             SessionSummary(

@@ -33,7 +33,12 @@ class SignaturePort(Protocol):
         ...
 
     def verify(
-        self, signature: Signature | None, fragment: object, chain: list[bytes], trust: str, now: float
+        self,
+        signature: Signature | None,
+        fragment: object,
+        chain: list[bytes],
+        trust: str,
+        now: float,
     ) -> None:
         """Check ``signature`` over ``fragment`` with the leaf of ``chain`` (DER, leaf first)
         chaining to the root ``trust``. Raises SignatureError on any failure."""

@@ -100,7 +100,7 @@ _STOP_OUTCOMES = {
 
 # SECC_TABLE[state][request name][outcome] -> next state.
 _SECC: dict[SeccState, dict[str, dict[str, SeccState]]] = {
-    S.WAIT_SAP: {"SupportedAppProtocolReq": {"ok": S.WAIT_SESSION_SETUP}},
+    S.WAIT_SAP: {"SupportedAppProtocolReq": {"ok": S.WAIT_SESSION_SETUP, "failed": S.CLOSED}},
     S.WAIT_SESSION_SETUP: {
         "SessionSetupReq": {
             "new": S.WAIT_AUTHORIZATION_SETUP,

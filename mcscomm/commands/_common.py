@@ -1,0 +1,107 @@
+"""Options and helpers shared by ``mcscomm session``, ``secc`` and ``evcc``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mcscomm.endpoints.setup import AUTHS, CONTROLS, PROFILES, SERVICES, SessionOptions
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` for argparse."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    value = int(port)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return host, value
+
+
+def on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError("expected 'on' or 'off'")
+    return text == "on"
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> None:
+    """The options of the side(s) a command runs."""
+    if evcc:
+        parser.add_argument("--service", choices=SERVICES, default="MCS_BPT", help="energy service")
+        parser.add_argument(
+            "--control", choices=CONTROLS, default="dynamic", help="control mode (default dynamic)"
+        )
+        parser.add_argument(
+            "--auth", choices=AUTHS, default="pnc", help="authorization (default pnc)"
+        )
+        parser.add_argument(
+            "--truck", default="mcs_7pack", help="truck profile: name or TOML (mcs_7pack)"
+        )
+        parser.add_argument(
+            "--duration",
+            type=positive_seconds,
+            help="seconds of charge loop before the truck stops (default: until done)",
+        )
+    if secc:
+        parser.add_argument(
+            "--charger", default="mcs_1mw_bpt", help="charger profile: name or TOML (mcs_1mw_bpt)"
+        )
+        parser.add_argument(
+            "--scenario",
+            default="depot_peak_shaving",
+            help="backend scenario: name or TOML (depot_peak_shaving); 'none' for no backend",
+        )
+    parser.add_argument("--profile", choices=PROFILES, default="strict", help="strict or lenient")
+    parser.add_argument(
+        "--tls", type=on_off, default=True, metavar="{on,off}", help="TLS 1.3 (off: lenient only)"
+    )
+    parser.add_argument("--trace", type=Path, metavar="FILE", help="write a JSON Lines trace")
+
+
+def options(args: argparse.Namespace, certs: Path | None) -> SessionOptions:
+    scenario = getattr(args, "scenario", "depot_peak_shaving")
+    return SessionOptions(
+        service=getattr(args, "service", "MCS_BPT"),
+        control=getattr(args, "control", "dynamic"),
+        auth=getattr(args, "auth", "pnc"),
+        truck=getattr(args, "truck", "mcs_7pack"),
+        charger=getattr(args, "charger", "mcs_1mw_bpt"),
+        scenario=None if scenario in (None, "none") else scenario,
+        duration=getattr(args, "duration", None),
+        profile=args.profile,
+        tls=args.tls,
+        pki_dir=certs,
+    )
+
+
+def human_sink(prefix: str = "") -> Callable[[str], None] | None:
+    """Where the per-message human log goes: stdout, unless the user asked for quiet (-q)."""
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        return None
+    write = sys.stdout.write
+
+    def sink(line: str) -> None:
+        write(prefix + line + "\n")
+
+    return sink
+
+
+def fail(command: str, reason: str, code: int = 1) -> int:
+    """Print the one-line reason on stderr and return the exit code."""
+    print(f"mcscomm {command}: {reason}", file=sys.stderr)
+    return code

@@ -1,0 +1,137 @@
+"""``mcscomm secc``: an SECC (charger) server for many concurrent trucks, optionally with SDP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mcscomm.commands._common import add_common, fail, host_port, human_sink, options
+
+if TYPE_CHECKING:
+    from mcscomm.endpoints.driver import SansIoConnection
+
+HELP = "run an SECC (charger) server over TLS 1.3 (and optionally an SDP responder)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        type=host_port,
+        default=("127.0.0.1", 0),
+        metavar="HOST:PORT",
+        help="where to accept trucks (default 127.0.0.1:0, an ephemeral port)",
+    )
+    parser.add_argument(
+        "--certs", type=Path, metavar="DIR", help="PKI directory (created on first use)"
+    )
+    add_common(parser, evcc=False, secc=True)
+    parser.add_argument(
+        "--sdp",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="also answer SDP on this UDP address (e.g. [::]:15118)",
+    )
+    parser.add_argument("--sdp-interface", metavar="IF", help="join ff02::1 on this interface")
+    parser.add_argument(
+        "--max-connections", type=int, default=1024, help="concurrent sessions (default 1024)"
+    )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        metavar="N",
+        help="exit after N sessions (exit code 0 only if all succeeded)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mcscomm.endpoints.setup import (
+        SetupError,
+        load_pki,
+        secc_config,
+        secc_factory,
+        tls_contexts,
+    )
+
+    opts = options(args, args.certs)
+    try:
+        opts.check()
+        manifest = load_pki(opts)
+        server_ssl = tls_contexts(manifest)[0] if opts.tls else None
+        config = secc_config(opts, manifest)
+    except SetupError as exc:
+        return fail("secc", str(exc), 2)
+    try:
+        return asyncio.run(_serve(args, secc_factory(config, tls=opts.tls), server_ssl))
+    except OSError as exc:
+        return fail("secc", f"cannot listen on {args.listen[0]}:{args.listen[1]}: {exc}", 2)
+
+
+async def _serve(
+    args: argparse.Namespace,
+    factory: Callable[[float], SansIoConnection],
+    server_ssl: ssl.SSLContext | None,
+) -> int:
+    from mcscomm.endpoints.driver import SessionOutcome
+    from mcscomm.endpoints.limits import Limits
+    from mcscomm.endpoints.secc_server import SeccServer
+    from mcscomm.trace import SessionRecorder, TraceWriter
+
+    writer = TraceWriter(args.trace) if args.trace is not None else None
+    finished = asyncio.Event()
+    outcomes: list[SessionOutcome] = []
+
+    def recorder(label: str, origin: float) -> SessionRecorder:
+        return SessionRecorder(
+            writer=writer, human=human_sink(f"[{label}] "), origin=origin, label=label
+        )
+
+    def ended(outcome: SessionOutcome, rec: SessionRecorder) -> None:
+        summary = rec.finish(outcome.result, outcome.reason)
+        if rec.human is None:
+            print(f"[{outcome.label}] {summary.line()}", flush=True)
+        outcomes.append(outcome)
+        if args.sessions is not None and len(outcomes) >= args.sessions:
+            finished.set()
+
+    server = SeccServer(
+        factory,
+        ssl_context=server_ssl,
+        limits=Limits(max_connections=args.max_connections),
+        recorder_factory=recorder,
+        on_session_end=ended,
+    )
+    host, port = await server.start(*args.listen)
+    print(f"SECC listening on {host}:{port} ({'TLS 1.3' if server_ssl else 'plain TCP'})")
+    if args.sdp is not None:
+        from mcscomm import sdp
+
+        security = sdp.Security.TLS if server_ssl else sdp.Security.NONE
+        responder = sdp.SdpServer(
+            (host, port), security, listen=args.sdp, interface=args.sdp_interface
+        )
+        await responder.start()
+        server.attach_sdp(responder)
+        print(f"SDP answering on {args.sdp[0]}:{responder.sockname[1]}")
+    sys.stdout.flush()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, finished.set)
+    try:
+        await finished.wait()
+    finally:
+        await server.close(drain=2.0)
+        if writer is not None:
+            writer.close()
+    failed = [o for o in outcomes if not o.ok]
+    print(f"SECC served {len(outcomes)} sessions, {len(failed)} failed", flush=True)
+    if args.sessions is not None and failed:
+        return fail("secc", f"{len(failed)} of {len(outcomes)} sessions failed: {failed[0].reason}")
+    return 0

@@ -1,0 +1,88 @@
+"""``mcscomm session``: an EVCC and an SECC in one process over loopback TLS (virtual time)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from mcscomm.commands._common import add_common, fail, human_sink, options
+
+HELP = (
+    "run an EVCC (truck) and an SECC (charger) in one process over loopback TLS 1.3; "
+    "defaults: MCS_BPT, dynamic control, PnC, mcs_7pack truck, mcs_1mw_bpt charger, "
+    "depot_peak_shaving backend, virtual time"
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_common(parser, evcc=True, secc=True)
+    parser.add_argument(
+        "--realtime", action="store_true", help="run in wall-clock time instead of virtual time"
+    )
+    parser.add_argument(
+        "--certs",
+        type=Path,
+        metavar="DIR",
+        help="PKI directory (created on first use; default: the per-user mcscomm PKI)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mcscomm.endpoints.pair import run_pair
+    from mcscomm.endpoints.setup import (
+        SetupError,
+        evcc_config,
+        evcc_connection,
+        load_pki,
+        secc_config,
+        secc_factory,
+        tls_contexts,
+    )
+    from mcscomm.trace import SessionRecorder, TraceWriter
+
+    opts = options(args, args.certs)
+    try:
+        opts.check()
+        manifest = load_pki(opts)
+        server_ssl, client_ssl = tls_contexts(manifest) if opts.tls else (None, None)
+        secc_cfg = secc_config(opts, manifest)
+        evcc_cfg = evcc_config(opts, manifest)
+        evcc = evcc_connection(evcc_cfg, tls=opts.tls)
+    except SetupError as exc:
+        return fail("session", str(exc), 2)
+    writer = None
+    if args.trace is not None:
+        try:
+            writer = TraceWriter(args.trace)
+        except OSError as exc:
+            return fail("session", f"cannot write the trace: {exc}", 2)
+    human = human_sink()
+    recorder = SessionRecorder(writer=writer, human=human)
+    try:
+        result = asyncio.run(
+            run_pair(
+                secc_factory(secc_cfg, tls=opts.tls),
+                evcc,
+                server_ssl=server_ssl,
+                client_ssl=client_ssl,
+                virtual=not args.realtime,
+                recorder=recorder,
+            )
+        )
+    finally:
+        if writer is not None:
+            writer.close()
+    if human is None:
+        print(result.summary.line())
+    clock = "s" if args.realtime else "s of virtual time"
+    print(f"session took {result.wall_s:.2f} s wall clock for {result.clock_s:.1f} {clock}")
+    if args.trace is not None:
+        print(f"trace: {args.trace}")
+    sys.stdout.flush()
+    if not result.ok:
+        secc = result.secc
+        reason = result.evcc.reason if not result.evcc.ok or secc is None else secc.reason
+        return fail("session", f"session failed: {reason}")
+    return 0

@@ -1,0 +1,160 @@
+"""From command-line choices to configured sans-IO connections (shared by session/secc/evcc).
+
+Everything that can be wrong in the user's choices (unknown profile, TLS off under the strict
+profile, a PKI of the wrong family) becomes a :class:`SetupError` with a one-line reason before
+any socket is opened.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcscomm.endpoints.driver import SansIoConnection
+from mcscomm.endpoints.limits import DEFAULT_MAX_PAYLOAD
+
+SERVICES = ("DC", "DC_BPT", "MCS", "MCS_BPT")
+CONTROLS = ("scheduled", "dynamic")
+AUTHS = ("eim", "pnc")
+PROFILES = ("strict", "lenient")
+
+
+class SetupError(Exception):
+    """The requested setup cannot run; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """The user's choices for one side or both (defaults: the issue's default depot session)."""
+
+    service: str = "MCS_BPT"
+    control: str = "dynamic"
+    auth: str = "pnc"
+    truck: str = "mcs_7pack"
+    charger: str = "mcs_1mw_bpt"
+    scenario: str | None = "depot_peak_shaving"
+    duration: float | None = None
+    profile: str = "strict"
+    tls: bool = True
+    pki_dir: Path | None = None
+    algorithm: str = "secp521r1"
+    stop: str = "terminate"
+
+    def check(self) -> None:
+        if self.service not in SERVICES:
+            raise SetupError(
+                f"unknown service {self.service!r} (choose from {', '.join(SERVICES)})"
+            )
+        if self.control not in CONTROLS:
+            raise SetupError(f"unknown control mode {self.control!r}")
+        if self.auth not in AUTHS:
+            raise SetupError(f"unknown authorization {self.auth!r}")
+        if self.profile not in PROFILES:
+            raise SetupError(f"unknown profile {self.profile!r}")
+        if not self.tls and self.profile != "lenient":
+            # V2G20-1237/2356: -20 runs only over TLS 1.3; plain TCP is a known peer quirk
+            # (Josev's default), so it is allowed only under the lenient profile.
+            raise SetupError(
+                "--tls off is allowed only with --profile lenient (ISO 15118-20 requires TLS 1.3)"
+            )
+        if self.duration is not None and self.duration <= 0:
+            raise SetupError("--duration must be positive")
+
+
+def load_pki(options: SessionOptions) -> Any:
+    """The PKI manifest (created on first use) for TLS and PnC signatures."""
+    from mcscomm.security import pki
+
+    try:
+        return pki.ensure_pki(options.pki_dir, options.algorithm)  # type: ignore[arg-type]
+    except Exception as exc:  # PkiError, OSError: one line for the user
+        raise SetupError(f"PKI: {exc}") from None
+
+
+def tls_contexts(manifest: Any) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(SECC server context, EVCC client context) with the -20 TLS profile."""
+    from mcscomm.security import tls
+
+    try:
+        return tls.secc_context(manifest), tls.evcc_context(manifest)
+    except Exception as exc:
+        raise SetupError(f"TLS: {exc}") from None
+
+
+def _profiles(options: SessionOptions, *, truck: bool, charger: bool) -> dict[str, Any]:
+    from mcscomm.power import profiles
+
+    out: dict[str, Any] = {}
+    try:
+        if truck:
+            out["truck"] = profiles.load_truck(options.truck)
+        if charger:
+            out["charger"] = profiles.load_charger(options.charger)
+            out["scenario"] = profiles.load_scenario(options.scenario) if options.scenario else None
+    except (profiles.ProfileError, OSError) as exc:
+        raise SetupError(str(exc)) from None
+    return out
+
+
+def secc_config(options: SessionOptions, manifest: Any) -> Any:
+    """The SeccConfig for these options (the SECC offers every service and control mode)."""
+    from mcscomm.session.config import Profile, SeccConfig
+
+    loaded = _profiles(options, truck=False, charger=True)
+    return SeccConfig(
+        profile=Profile(options.profile),
+        charger=loaded["charger"],
+        scenario=loaded["scenario"],
+        pki=manifest,
+    )
+
+
+def evcc_config(options: SessionOptions, manifest: Any) -> Any:
+    """The EvccConfig for these options."""
+    from mcscomm.messages.enums import AuthorizationType, ControlMode, ServiceId
+    from mcscomm.session.config import EvccConfig, Profile
+
+    loaded = _profiles(options, truck=True, charger=False)
+    return EvccConfig(
+        service=ServiceId[options.service],
+        control_mode=ControlMode[options.control.upper()],
+        auth=AuthorizationType.PNC if options.auth == "pnc" else AuthorizationType.EIM,
+        profile=Profile(options.profile),
+        duration_s=options.duration,
+        stop=options.stop,
+        truck=loaded["truck"],
+        pki=manifest,
+    )
+
+
+def secc_factory(
+    config: Any, *, tls: bool, max_payload: int = DEFAULT_MAX_PAYLOAD
+) -> Callable[[float], SansIoConnection]:
+    """Makes one SeccConnection per accepted socket, all sharing ``config`` (and its store).
+
+    ``max_payload`` bounds each connection's receive buffer (one V2GTP frame, see Limits).
+    """
+    from mcscomm.session.connection import SeccConnection
+
+    def make(now: float) -> SansIoConnection:
+        connection: SansIoConnection = SeccConnection(
+            config, now=now, tls=tls, max_payload=max_payload
+        )
+        return connection
+
+    return make
+
+
+def evcc_connection(
+    config: Any, *, now: float = 0.0, tls: bool = True, max_payload: int = DEFAULT_MAX_PAYLOAD
+) -> SansIoConnection:
+    """One EvccConnection (its session starts when the endpoint calls ``start(now)``)."""
+    from mcscomm.session.connection import EvccConnection
+
+    connection: SansIoConnection = EvccConnection(
+        config, now=now, tls=tls, max_payload=max_payload
+    )
+    return connection

@@ -1,0 +1,317 @@
+"""EXI streams <-> lxml element trees, driven by the grammars of :mod:`mcscomm.exi.grammar`.
+
+The stream layout is the V2G profile's (shared/exi-vectors/README §5): the one-byte header
+``0x80`` (no cookie, no options), then the body, bit-packed, padded with zero bits to a byte.
+
+* A *document* is SD, one SE(global element) from the document grammar, the element, ED.
+* A *fragment* (EXI §8.5.2, used for signature digests) is SD, then any number of
+  SE(element declaration) from the fragment grammar, then ED.
+
+Decoding never emits second-level events (they are refused), never looks up string tables and
+bounds nesting depth, so hostile input ends in an :class:`ExiError`, not a hang or a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lxml import etree
+
+from mcscomm.exi.bits import BitReader, BitWriter
+from mcscomm.exi.errors import (
+    ExiDecodeError,
+    ExiEncodeError,
+    ExiError,
+    ExiLimitExceeded,
+    ExiTrailingData,
+    ExiUnsupported,
+)
+from mcscomm.exi.grammar import AT, CH, EE, SE, SE_ANY, Grammars, State
+from mcscomm.exi.xsd import QName
+
+#: EXI header of the V2G profile: distinguishing bits 10, no options, format version 1.
+HEADER = 0x80
+#: Deepest element nesting accepted on decode (a -20 message nests about 8 deep).
+MAX_DEPTH = 48
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+#: Prefixes for decoded documents (the ones shared/exi-vectors uses; any prefix is equivalent).
+PREFIXES: dict[str, str] = {
+    "urn:iso:std:iso:15118:-20:CommonMessages": "ns",
+    "urn:iso:std:iso:15118:-20:CommonTypes": "ct",
+    "urn:iso:std:iso:15118:-20:DC": "dc",
+    "urn:iso:std:iso:15118:-20:AC": "ac",
+    "urn:iso:15118:2:2010:AppProtocol": "app",
+    "http://www.w3.org/2000/09/xmldsig#": "ds",
+}
+
+
+def _qname(tag: str) -> QName:
+    if tag[:1] == "{":
+        uri, _, local = tag[1:].partition("}")
+        return (uri, local)
+    return ("", tag)
+
+
+def _clark(q: QName) -> str:
+    return f"{{{q[0]}}}{q[1]}" if q[0] else q[1]
+
+
+def _describe(state: State) -> str:
+    return ", ".join(p.label() for p in state.productions) or "nothing"
+
+
+# -- encoding -----------------------------------------------------------------------------------
+def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ExiEncodeError("element nesting too deep")
+    attrib = elem.attrib
+    if attrib:
+        items = sorted(((_qname(k), v) for k, v in attrib.items()), key=lambda i: (i[0][1], i[0][0]))
+        for q, value in items:
+            if q[0] == XSI:
+                raise ExiEncodeError(f"xsi:{q[1]} is not supported by the V2G EXI profile")
+            code = state.at.get(q)
+            if code is None:
+                raise ExiEncodeError(
+                    f"attribute {_clark(q)} not allowed on {elem.tag} here (expected "
+                    f"{_describe(state)})"
+                )
+            w.write(code, state.width)
+            prod = state.productions[code]
+            assert prod.datatype is not None and prod.target is not None
+            prod.datatype.encode(w, value)
+            state = prod.target
+    children = [c for c in elem if isinstance(c.tag, str)]
+    text = elem.text
+    if state.ch is not None and not children:
+        prod = state.productions[state.ch]
+        typed = prod.datatype is not None and prod.datatype.name != "untyped"
+        if typed or (text and text.strip()):
+            w.write(state.ch, state.width)
+            assert prod.datatype is not None and prod.target is not None
+            prod.datatype.encode(w, text or "")
+            state = prod.target
+    elif text and text.strip():
+        if state.ch is None:
+            raise ExiEncodeError(f"text not allowed in {elem.tag}")
+        state = _encode_untyped(w, state, text)
+    for child in children:
+        tag = child.tag
+        assert isinstance(tag, str)
+        q = _qname(tag)
+        code = state.se.get(q)
+        if code is None:
+            if state.wildcard is not None:
+                # No built-in element grammars in the profile: wildcard content has no encoding.
+                raise ExiUnsupportedEncode(f"{tag} would need a wildcard (built-in) grammar")
+            raise ExiEncodeError(
+                f"element {tag} not allowed in {elem.tag} here (expected {_describe(state)})"
+            )
+        w.write(code, state.width)
+        prod = state.productions[code]
+        assert prod.child is not None and prod.target is not None
+        _encode_element(w, child, prod.child, depth + 1)
+        state = prod.target
+        tail = child.tail
+        if tail and tail.strip():
+            if state.ch is None:
+                raise ExiEncodeError(f"text not allowed in {elem.tag}")
+            state = _encode_untyped(w, state, tail)
+    if state.ee is None:
+        raise ExiEncodeError(f"{elem.tag} is incomplete (expected {_describe(state)})")
+    w.write(state.ee, state.width)
+
+
+def _encode_untyped(w: BitWriter, state: State, text: str) -> State:
+    assert state.ch is not None
+    prod = state.productions[state.ch]
+    w.write(state.ch, state.width)
+    assert prod.datatype is not None and prod.target is not None
+    prod.datatype.encode(w, text)
+    return prod.target
+
+
+class ExiUnsupportedEncode(ExiEncodeError):
+    """The document needs a feature the V2G profile does not use (wildcard content, xsi:type)."""
+
+
+def encode_document(grammars: Grammars, root: etree._Element) -> bytes:
+    """The EXI body (header ``0x80`` first) of a document whose root element is ``root``."""
+    w = BitWriter()
+    w.write(HEADER, 8)
+    doc = grammars.document
+    tag = root.tag
+    if not isinstance(tag, str):
+        raise ExiEncodeError("the root is not an element")
+    code = doc.se.get(_qname(tag))
+    if code is None:
+        raise ExiEncodeError(f"{tag} is not a global element of this schema")
+    w.write(code, doc.width)
+    prod = doc.productions[code]
+    assert prod.child is not None
+    _encode_element(w, root, prod.child, 0)
+    return w.getvalue()
+
+
+def encode_fragment(grammars: Grammars, elements: Iterable[etree._Element]) -> bytes:
+    """An EXI fragment stream (EXI §8.5.2) holding ``elements`` in order.
+
+    This is the canonical form ISO 15118-20 digests for a signed element, and with the xmldsig
+    grammars the input of the SignatureValue (SignedInfo).
+    """
+    w = BitWriter()
+    w.write(HEADER, 8)
+    frag = grammars.fragment
+    for elem in elements:
+        tag = elem.tag
+        if not isinstance(tag, str):
+            raise ExiEncodeError("a fragment holds elements only")
+        code = frag.se.get(_qname(tag))
+        if code is None:
+            raise ExiEncodeError(f"{tag} is not declared in this schema")
+        w.write(code, frag.width)
+        prod = frag.productions[code]
+        assert prod.child is not None
+        _encode_element(w, elem, prod.child, 0)
+    assert frag.ee is not None
+    w.write(frag.ee, frag.width)
+    return w.getvalue()
+
+
+# -- decoding -----------------------------------------------------------------------------------
+def _read_code(r: BitReader, state: State) -> int:
+    code = r.read(state.width)
+    n = len(state.productions)
+    if code >= n:
+        if code == n:
+            raise ExiUnsupported("second-level event (deviation from the schema) in the stream")
+        raise ExiDecodeError(f"invalid event code {code} (state has {n} events)")
+    return code
+
+
+def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ExiLimitExceeded("element nesting too deep")
+    last: etree._Element | None = None
+    prods = state.productions
+    while True:
+        code = r.read(state.width)
+        if code >= len(prods):
+            _read_code_fail(code, len(prods))
+        prod = prods[code]
+        kind = prod.kind
+        if kind == EE:
+            return
+        if kind == SE:
+            assert prod.child is not None
+            last = etree.SubElement(elem, prod.tag)
+            _decode_element(r, last, prod.child, depth + 1)
+        elif kind == CH:
+            assert prod.datatype is not None
+            value = prod.datatype.decode(r)
+            if last is None:
+                elem.text = (elem.text or "") + value
+            else:
+                last.tail = (last.tail or "") + value
+        elif kind == AT:
+            assert prod.datatype is not None
+            elem.set(prod.tag, prod.datatype.decode(r))
+        elif kind == SE_ANY:
+            raise ExiUnsupported("wildcard element content (no built-in grammars in V2G EXI)")
+        state = prod.target  # type: ignore[assignment]
+        prods = state.productions
+
+
+def _read_code_fail(code: int, n: int) -> None:
+    if code == n:
+        raise ExiUnsupported("second-level event (deviation from the schema) in the stream")
+    raise ExiDecodeError(f"invalid event code {code} (state has {n} events)")
+
+
+def _check_header(r: BitReader) -> None:
+    header = r.read(8)
+    if header != HEADER:
+        if header == 0x24:  # "$EXI" cookie
+            raise ExiUnsupported("EXI cookie not used by the V2G profile")
+        if header & 0xC0 == 0x80 and header & 0x20:
+            raise ExiUnsupported("EXI options in the header are not used by the V2G profile")
+        raise ExiDecodeError(f"bad EXI header {header:#04x} (expected 0x80)")
+
+
+def _check_end(r: BitReader) -> None:
+    if r.remaining >= 8:
+        raise ExiTrailingData(f"{r.remaining // 8} bytes after the end of the document")
+
+
+def _nsmap(grammars: Grammars) -> dict[str | None, str]:
+    # Every namespace of the schema set on the root, as in the vectors; unused ones are removed
+    # by cleanup_namespaces afterwards (cheaper than tracking them while decoding).
+    cached = _NSMAPS.get(id(grammars))
+    if cached is None or cached[0] is not grammars:
+        nsmap: dict[str | None, str] = {}
+        for i, uri in enumerate(grammars.schema.namespaces):
+            if uri:
+                nsmap[PREFIXES.get(uri, f"ns{i}")] = uri
+        cached = _NSMAPS[id(grammars)] = (grammars, nsmap)
+    return cached[1]
+
+
+_NSMAPS: dict[int, tuple[Grammars, dict[str | None, str]]] = {}
+
+
+def _root_for(grammars: Grammars, tag: str) -> etree._Element:
+    return etree.Element(tag, nsmap=_nsmap(grammars))  # type: ignore[arg-type]
+
+
+def _tidy(root: etree._Element) -> etree._Element:
+    etree.cleanup_namespaces(root)
+    return root
+
+
+def decode_document(grammars: Grammars, data: bytes) -> etree._Element:
+    """The element tree of an EXI document body. Raises :class:`ExiError` on any problem."""
+    r = BitReader(bytes(data))
+    try:
+        _check_header(r)
+        doc = grammars.document
+        prod = doc.productions[_read_code(r, doc)]
+        if prod.kind != SE:
+            raise ExiUnsupported("wildcard root element (no built-in grammars in V2G EXI)")
+        assert prod.child is not None
+        root = _root_for(grammars, prod.tag)
+        _decode_element(r, root, prod.child, 0)
+        _check_end(r)
+    except ExiError:
+        raise
+    except (ValueError, RecursionError, MemoryError) as exc:  # lxml refusing a value, etc.
+        raise ExiDecodeError(f"cannot build the document: {exc}") from None
+    return _tidy(root)
+
+
+def decode_fragment(grammars: Grammars, data: bytes) -> list[etree._Element]:
+    """The elements of an EXI fragment stream (see :func:`encode_fragment`)."""
+    r = BitReader(bytes(data))
+    out: list[etree._Element] = []
+    try:
+        _check_header(r)
+        frag = grammars.fragment
+        while True:
+            prod = frag.productions[_read_code(r, frag)]
+            if prod.kind == EE:
+                break
+            if prod.kind != SE:
+                raise ExiUnsupported("wildcard fragment element (no built-in grammars)")
+            assert prod.child is not None
+            elem = _root_for(grammars, prod.tag)
+            _decode_element(r, elem, prod.child, 0)
+            out.append(_tidy(elem))
+            if len(out) > 1024:
+                raise ExiLimitExceeded("too many fragment elements")
+        _check_end(r)
+    except ExiError:
+        raise
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ExiDecodeError(f"cannot build the fragment: {exc}") from None
+    return out

@@ -1,0 +1,308 @@
+"""Bytes in, bytes out: V2GTP framing + codec around the session state machines (aioquic style).
+
+``SeccConnection`` / ``EvccConnection`` are the contract the asyncio endpoints drive:
+``receive_data(data, now)``, ``data_to_send()``, ``next_event()``, ``get_timer()``,
+``handle_timer(now)``, ``closed``, ``close_reason`` (and ``start(now)`` on the EVCC). Nothing
+raises out of them on bad input: a broken V2GTP header closes the connection with the reason
+(a byte stream cannot be resynchronised, facts §1.3); an undecodable request is answered
+FAILED when its type can be told from the document, else the connection closes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from mcscomm.codec import Codec, CodecError, XmlCodec
+from mcscomm.codec.errors import MalformedDocument
+from mcscomm.security.pki import Manifest
+from mcscomm.session import errors
+from mcscomm.session.config import EvccConfig, SeccConfig
+from mcscomm.session.evcc import EvccSession
+from mcscomm.session.events import (
+    EVCC_TO_SECC,
+    SECC_TO_EVCC,
+    MessageReceived,
+    MessageSent,
+    ProtocolError,
+    SessionEvent,
+)
+from mcscomm.session.secc import SeccSession
+from mcscomm.session.secc_handlers import HANDLERS
+from mcscomm.session.security_adapter import ManifestSignatures
+from mcscomm.session.signing import SignaturePort
+from mcscomm.v2gtp import DEFAULT_MAX_PAYLOAD, FrameDecoder, V2gtpError, build_frame
+
+_shared_codec: XmlCodec | None = None
+_signatures: dict[tuple[int, int], ManifestSignatures] = {}
+
+
+def default_codec() -> XmlCodec:
+    """One XmlCodec per process (schemas compile once; the event loop is single-threaded)."""
+    global _shared_codec
+    if _shared_codec is None:
+        _shared_codec = XmlCodec()
+    return _shared_codec
+
+
+def signatures_for(pki: object, codec: Codec) -> SignaturePort | None:
+    """A cached :class:`ManifestSignatures` for a manifest (None without a PKI)."""
+    if not isinstance(pki, Manifest):
+        return None
+    key = (id(pki), id(codec))
+    if key not in _signatures:
+        _signatures[key] = ManifestSignatures(pki, codec)
+    return _signatures[key]
+
+
+def _root_name(codec: Codec, data: bytes) -> str | None:
+    """Local name of the document's root element when the codec can still parse it."""
+    parse = getattr(codec, "parse", None)
+    if parse is None:
+        return None
+    try:
+        tag = parse(data).tag
+    except (CodecError, ValueError):
+        return None
+    if not isinstance(tag, str):
+        return None
+    return tag.rsplit("}", 1)[-1]
+
+
+class _Base:
+    _direction_in: str
+    _direction_out: str
+
+    def __init__(self, codec: Codec | None, max_payload: int) -> None:
+        self.codec: Codec = codec if codec is not None else default_codec()
+        self._decoder = FrameDecoder(max_payload)
+        self._tx = bytearray()
+        self._events: deque[SessionEvent] = deque()
+        self._transport_error: str | None = None
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the transport now (empty when nothing is pending)."""
+        out = bytes(self._tx)
+        self._tx.clear()
+        return out
+
+    def next_event(self) -> SessionEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def _frames(self, data: bytes, now: float) -> list[Any]:
+        try:
+            return self._decoder.feed(data)
+        except V2gtpError as exc:
+            reason = exc.close_reason
+            self._events.append(ProtocolError(t=now, kind="v2gtp", detail=reason))
+            self._transport_error = reason
+            self._on_transport_error(reason, now)
+            return []
+
+    def _on_transport_error(self, reason: str, now: float) -> None:
+        raise NotImplementedError
+
+    def _emit_out(self, payload_type: int, message: Any, now: float) -> bool:
+        try:
+            doc = self.codec.encode(message)
+        except CodecError as exc:  # our own message does not validate: a defect, reported
+            detail = f"cannot encode {type(message).__name__}: {exc}"
+            self._events.append(ProtocolError(t=now, kind="encode", detail=detail))
+            self._on_transport_error(detail, now)
+            return False
+        self._tx += build_frame(payload_type, doc)
+        self._events.append(
+            MessageSent(
+                t=now,
+                direction=self._direction_out,
+                payload_type=payload_type,
+                message=type(message).__name__,
+                document=doc,
+            )
+        )
+        return True
+
+
+class SeccConnection(_Base):
+    """The SECC end of one TCP/TLS connection."""
+
+    _direction_in = EVCC_TO_SECC
+    _direction_out = SECC_TO_EVCC
+
+    def __init__(
+        self,
+        config: SeccConfig,
+        *,
+        now: float = 0.0,
+        tls: bool = True,
+        codec: Codec | None = None,
+        signatures: SignaturePort | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        super().__init__(codec, max_payload)
+        if signatures is None:
+            signatures = signatures_for(config.pki, self.codec)
+        self.session = SeccSession(config, now=now, tls=tls, signatures=signatures)
+        self._pump(now)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.session.close_reason
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes from the transport."""
+        if self.session.ended:
+            return
+        for frame in self._frames(data, now):
+            if self.session.ended:
+                break
+            self._receive_frame(frame.payload_type, frame.payload, now)
+        self._pump(now)
+
+    def _receive_frame(self, payload_type: int, payload: bytes, now: float) -> None:
+        try:
+            message = self.codec.decode(payload_type, payload)
+        except CodecError as exc:
+            name = None if isinstance(exc, MalformedDocument) else _root_name(self.codec, payload)
+            known = name if name in HANDLERS else None
+            self.session.fail(
+                known,
+                payload_type,
+                errors.MalformedMessage(f"{type(exc).__name__}: {exc}"),
+                now,
+            )
+            return
+        self._events.append(
+            MessageReceived(
+                t=now,
+                direction=self._direction_in,
+                payload_type=payload_type,
+                message=type(message).__name__,
+                document=payload,
+            )
+        )
+        self.session.receive(message, payload_type, now)
+
+    def get_timer(self) -> float | None:
+        return self.session.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.session.handle_timer(now)
+        self._pump(now)
+
+    def set_backend(self, setpoint_w: float, now: float, **caps: float) -> None:
+        """Backend setpoint (W; > 0 charge, < 0 discharge) and caps, in force from ``now``."""
+        self.session.set_backend(setpoint_w, now, **caps)
+        self._pump(now)
+
+    def notify(self, notification: Any) -> None:
+        """Queue an EVSENotification (Pause, Terminate, ScheduleRenegotiation, ...)."""
+        self.session.notify(notification)
+
+    def connection_lost(self, now: float, reason: str = "connection lost") -> None:
+        """The transport is gone: safe state, SessionEnded."""
+        self.session.abort(reason, now)
+        self._pump(now)
+
+    def _on_transport_error(self, reason: str, now: float) -> None:
+        self.session.abort(reason, now)
+
+    def _pump(self, now: float) -> None:
+        for out in self.session.outgoing(now):
+            self._emit_out(out.payload_type, out.message, now)
+        while (event := self.session.next_event()) is not None:
+            self._events.append(event)
+
+
+class EvccConnection(_Base):
+    """The EVCC end of one TCP/TLS connection."""
+
+    _direction_in = SECC_TO_EVCC
+    _direction_out = EVCC_TO_SECC
+
+    def __init__(
+        self,
+        config: EvccConfig,
+        *,
+        now: float = 0.0,
+        tls: bool = True,
+        codec: Codec | None = None,
+        signatures: SignaturePort | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        super().__init__(codec, max_payload)
+        if signatures is None:
+            signatures = signatures_for(config.pki, self.codec)
+        self.session = EvccSession(config, now=now, tls=tls, signatures=signatures)
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.session.close_reason
+
+    @property
+    def result(self) -> str | None:
+        """``success``, ``paused`` or ``failed`` once the session ended."""
+        return self.session.result
+
+    def start(self, now: float) -> None:
+        """Send the SupportedAppProtocolReq."""
+        self.session.start(now)
+        self._pump(now)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        if self.session.ended:
+            return
+        for frame in self._frames(data, now):
+            if self.session.ended:
+                break
+            try:
+                message = self.codec.decode(frame.payload_type, frame.payload)
+            except CodecError as exc:
+                self.session.fail(f"undecodable response: {type(exc).__name__}: {exc}", now)
+                break
+            self._events.append(
+                MessageReceived(
+                    t=now,
+                    direction=self._direction_in,
+                    payload_type=frame.payload_type,
+                    message=type(message).__name__,
+                    document=frame.payload,
+                )
+            )
+            self.session.receive(message, frame.payload_type, now)
+        self._pump(now)
+
+    def get_timer(self) -> float | None:
+        return self.session.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.session.handle_timer(now)
+        self._pump(now)
+
+    def stop(self, kind: Any = None) -> None:
+        """Ask the truck to leave the charge loop and stop (Terminate unless ``kind``)."""
+        if kind is None:
+            self.session.stop()
+        else:
+            self.session.stop(kind)
+
+    def connection_lost(self, now: float, reason: str = "connection lost") -> None:
+        self.session.fail(reason, now)
+        self._pump(now)
+
+    def _on_transport_error(self, reason: str, now: float) -> None:
+        self.session.fail(reason, now)
+
+    def _pump(self, now: float) -> None:
+        for out in self.session.outgoing():
+            self._emit_out(out.payload_type, out.message, now)
+        while (event := self.session.next_event()) is not None:
+            self._events.append(event)

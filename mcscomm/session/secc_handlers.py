@@ -1,0 +1,892 @@
+"""One handler per request the SECC serves: ``handle_x(req, ctx) -> (response, outcome)``.
+
+Pure in the libiso15118 sense: a handler reads the request and the :class:`SeccContext`, may
+update the context (and ask the power layer), and returns the response plus an outcome label that
+``transitions.SECC_TABLE`` maps to the next state. Errors are raised as ``SessionError``
+subclasses carrying the response code; the session turns them into a FAILED answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from mcscomm import sap
+from mcscomm.messages import (
+    AuthorizationReq,
+    AuthorizationRes,
+    AuthorizationSetupReq,
+    AuthorizationSetupRes,
+    CertificateInstallationReq,
+    MeteringConfirmationReq,
+    MeteringConfirmationRes,
+    PowerDeliveryReq,
+    PowerDeliveryRes,
+    ScheduleExchangeReq,
+    ScheduleExchangeRes,
+    ServiceDetailReq,
+    ServiceDetailRes,
+    ServiceDiscoveryReq,
+    ServiceDiscoveryRes,
+    ServiceSelectionReq,
+    ServiceSelectionRes,
+    SessionSetupReq,
+    SessionSetupRes,
+    SessionStopReq,
+    SessionStopRes,
+    SupportedAppProtocolReq,
+    SupportedAppProtocolRes,
+)
+from mcscomm.messages.common_messages import (
+    ChargingSchedule,
+    Dynamic_SEReqControlMode,
+    Dynamic_SEResControlMode,
+    EIM_ASResAuthorizationMode,
+    Parameter,
+    PnC_AReqAuthorizationMode,
+    PnC_ASResAuthorizationMode,
+    PowerSchedule,
+    PowerScheduleEntry,
+    PowerScheduleEntryList,
+    Scheduled_SEReqControlMode,
+    Scheduled_SEResControlMode,
+    ScheduleTuple,
+    Service,
+    ServiceList,
+    ServiceParameterList,
+)
+from mcscomm.messages.common_messages import ParameterSet as MsgParameterSet
+from mcscomm.messages.common_types import EVSEStatus, MessageHeader, MeterInfo
+from mcscomm.messages.dc import (
+    BPT_DC_CPDReqEnergyTransferMode,
+    BPT_DC_CPDResEnergyTransferMode,
+    BPT_Dynamic_DC_CLReqControlMode,
+    BPT_Dynamic_DC_CLResControlMode,
+    BPT_Scheduled_DC_CLReqControlMode,
+    BPT_Scheduled_DC_CLResControlMode,
+    DC_CableCheckReq,
+    DC_CableCheckRes,
+    DC_ChargeLoopReq,
+    DC_ChargeLoopRes,
+    DC_ChargeParameterDiscoveryReq,
+    DC_ChargeParameterDiscoveryRes,
+    DC_CPDResEnergyTransferMode,
+    DC_PreChargeReq,
+    DC_PreChargeRes,
+    DC_WeldingDetectionReq,
+    DC_WeldingDetectionRes,
+    Dynamic_DC_CLReqControlMode,
+    Dynamic_DC_CLResControlMode,
+    Scheduled_DC_CLReqControlMode,
+    Scheduled_DC_CLResControlMode,
+)
+from mcscomm.messages.enums import (
+    AuthorizationType,
+    ChannelSelection,
+    ChargeProgress,
+    ChargingSession,
+    ControlMode,
+    EvseNotification,
+    Processing,
+    ResponseCode,
+    ServiceId,
+)
+from mcscomm.power.controller import EvRequest
+from mcscomm.power.limits import INF, LimitsError, PartyLimits
+from mcscomm.power.schedule import ScheduleTuple as PowerScheduleTuple
+from mcscomm.security.errors import SignatureError
+from mcscomm.session import errors
+from mcscomm.session.config import PausedSession, Profile
+from mcscomm.session.context import SeccContext, timestamp
+from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, value
+from mcscomm.session.events import (
+    MeteringConfirmed,
+    PowerSample,
+    ServiceSelected,
+    SessionEstablished,
+    SessionPaused,
+    SessionResumed,
+)
+from mcscomm.session.services import (
+    MCS_SERVICES,
+    find_parameter_set,
+    is_bidirectional,
+    parameter_sets,
+)
+from mcscomm.session.signing import MO_ROOT
+
+Handler = Callable[[Any, SeccContext], tuple[Any, str]]
+_ZERO_ID = b"\x00" * 8
+
+
+def _header(ctx: SeccContext) -> MessageHeader:
+    return MessageHeader(session_id=ctx.session_id, timestamp=timestamp(ctx.now))
+
+
+def _lenient(ctx: SeccContext) -> bool:
+    return ctx.config.profile is Profile.LENIENT
+
+
+# -- SupportedAppProtocol (facts §3) --------------------------------------------------------------
+def handle_supported_app_protocol(
+    req: SupportedAppProtocolReq, ctx: SeccContext
+) -> tuple[SupportedAppProtocolRes, str]:
+    """Choose the best -20 DC entry (``mcscomm.sap``). -20 only over TLS 1.3 (V2G20-2356),
+    unless the lenient profile allows -20 over plain TCP (as Josev runs it by default)."""
+    result = sap.negotiate(req, tls13=ctx.tls or _lenient(ctx))
+    return result.response, "ok" if result.selected is not None else "failed"
+
+
+# -- SessionSetup ---------------------------------------------------------------------------------
+def handle_session_setup(req: SessionSetupReq, ctx: SeccContext) -> tuple[SessionSetupRes, str]:
+    """New session (random 8-byte id) or join a paused one (OK_OldSessionJoined, facts §4.1)."""
+    sid = req.header.session_id
+    paused = ctx.config.store.take(sid) if sid != _ZERO_ID else None
+    if paused is not None and paused.evccid == req.evccid:
+        ctx.session_id = sid
+        ctx.evccid = req.evccid
+        ctx.resumed = True
+        ctx.service = paused.service
+        ctx.control_mode = paused.control_mode
+        sets = parameter_sets(paused.service, (paused.control_mode,))
+        ctx.parameter_sets = {paused.service: sets}
+        ctx.parameter_set = find_parameter_set(sets, paused.parameter_set_id) or sets[0]
+        ctx.authorized = True
+        ctx.events.append(SessionResumed(t=ctx.now, session_id=sid.hex()))
+        ctx.events.append(SessionEstablished(t=ctx.now, session_id=sid.hex(), resumed=True))
+        res = SessionSetupRes(
+            header=_header(ctx),
+            response_code=ResponseCode.OK_OLD_SESSION_JOINED,
+            evseid=ctx.config.evseid,
+        )
+        return res, "resumed"
+    if paused is not None:  # someone else's paused id: keep it for its owner
+        ctx.config.store.put(paused)
+    new_id = ctx.config.random_bytes(8)
+    while new_id == _ZERO_ID:
+        new_id = ctx.config.random_bytes(8)
+    ctx.session_id = new_id
+    ctx.evccid = req.evccid
+    ctx.events.append(SessionEstablished(t=ctx.now, session_id=new_id.hex()))
+    res = SessionSetupRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK_NEW_SESSION_ESTABLISHED,
+        evseid=ctx.config.evseid,
+    )
+    return res, "new"
+
+
+# -- Authorization --------------------------------------------------------------------------------
+def handle_authorization_setup(
+    req: AuthorizationSetupReq, ctx: SeccContext
+) -> tuple[AuthorizationSetupRes, str]:
+    """Offer EIM and/or PnC (PnC only over TLS); a fresh GenChallenge for PnC."""
+    offered = tuple(
+        a for a in ctx.config.auth_services if a is not AuthorizationType.PNC or ctx.tls
+    ) or (AuthorizationType.EIM,)
+    ctx.offered_auth = offered
+    mode: EIM_ASResAuthorizationMode | PnC_ASResAuthorizationMode
+    if AuthorizationType.PNC in offered:
+        ctx.gen_challenge = ctx.config.random_bytes(16)
+        mode = PnC_ASResAuthorizationMode(gen_challenge=ctx.gen_challenge)
+    else:
+        mode = EIM_ASResAuthorizationMode()
+    res = AuthorizationSetupRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        authorization_services=list(offered),
+        certificate_installation_service=ctx.config.certificate_installation
+        and AuthorizationType.PNC in offered,
+        authorization_mode=mode,
+    )
+    return res, "ok"
+
+
+def _emaid_of(der: bytes) -> str | None:
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else None
+    except Exception:  # an unparsable certificate just has no EMAID for the backend
+        return None
+
+
+def _verify(ctx: SeccContext, signature: Any, fragment: Any, chain: list[bytes]) -> None:
+    """Verify a signed fragment; SignatureError propagates unless the fault hook swallows it."""
+    if ctx.config.faults.accept_bad_signature:
+        return
+    if ctx.signatures is None:
+        raise SignatureError("no signature verifier configured (no PKI)")
+    ctx.signatures.verify(signature, fragment, chain, MO_ROOT, ctx.now)
+
+
+def handle_authorization(req: AuthorizationReq, ctx: SeccContext) -> tuple[AuthorizationRes, str]:
+    """EIM or PnC (signature with the contract key, GenChallenge); Ongoing while the backend
+    decides, at most V2G_SECC_Ongoing_Performance_Time (55 s, facts §5.1)."""
+    selected = req.selected_authorization_service
+    if selected not in ctx.offered_auth:
+        raise errors.AuthorizationSelectionInvalid(f"{selected.value} was not offered")
+    mode = req.authorization_mode
+    if selected is AuthorizationType.PNC:
+        if not isinstance(mode, PnC_AReqAuthorizationMode):
+            raise errors.AuthorizationSelectionInvalid("PnC selected without PnC mode")
+        if mode.gen_challenge != ctx.gen_challenge:
+            raise errors.ChallengeInvalid("GenChallenge differs from the one sent")
+        ccc = mode.contract_certificate_chain
+        chain = [ccc.certificate, *ccc.sub_certificates.certificate]
+        try:
+            _verify(ctx, req.header.signature, mode, chain)
+        except SignatureError as exc:
+            raise errors.SignatureFailure(f"AuthorizationReq: {exc}") from exc
+        ctx.contract_chain = chain
+        ctx.emaid = _emaid_of(ccc.certificate)
+    elif isinstance(mode, PnC_AReqAuthorizationMode):
+        raise errors.AuthorizationSelectionInvalid("EIM selected with PnC mode")
+    ctx.selected_auth = selected
+    decision = ctx.config.authorizer.decide(selected, ctx.emaid, ctx.now)
+    if decision is None:
+        since = ctx.ongoing_since.setdefault("AuthorizationReq", ctx.now)
+        if ctx.now - since >= ctx.config.timings.secc_ongoing_performance_s:
+            raise _auth_failure(selected, "backend did not decide within the ongoing time")
+        res = AuthorizationRes(
+            header=_header(ctx), response_code=ResponseCode.OK, evse_processing=Processing.ONGOING
+        )
+        return res, "ongoing"
+    if not decision:
+        raise _auth_failure(selected, "backend refused")
+    ctx.authorized = True
+    res = AuthorizationRes(
+        header=_header(ctx), response_code=ResponseCode.OK, evse_processing=Processing.FINISHED
+    )
+    return res, "ok"
+
+
+def _auth_failure(selected: AuthorizationType, detail: str) -> errors.SessionError:
+    exc = errors.AuthorizationFailed(detail)
+    if selected is AuthorizationType.PNC:
+        exc.response_code = ResponseCode.WARNING_GENERAL_PNC_AUTHORIZATION_ERROR.value
+    return exc
+
+
+def handle_certificate_installation(
+    req: CertificateInstallationReq, ctx: SeccContext
+) -> tuple[Any, str]:
+    """Install a contract certificate for a truck without one (only when offered)."""
+    if not ctx.config.certificate_installation or AuthorizationType.PNC not in ctx.offered_auth:
+        raise errors.SequenceError("CertificateInstallation was not offered")
+    from mcscomm.session.installation import certificate_installation
+
+    return certificate_installation(req, ctx, _header(ctx)), "ok"
+
+
+# -- Services -------------------------------------------------------------------------------------
+def handle_service_discovery(
+    req: ServiceDiscoveryReq, ctx: SeccContext
+) -> tuple[ServiceDiscoveryRes, str]:
+    """The energy services we offer (BPT only with a bidirectional charger), filtered by the
+    EV's SupportedServiceIDs when given."""
+    if not ctx.authorized:
+        raise errors.SequenceError("ServiceDiscovery before a finished Authorization")
+    services = [
+        s for s in ctx.config.services if not is_bidirectional(s) or ctx.power.bidirectional
+    ]
+    if req.supported_service_ids is not None:
+        wanted = set(req.supported_service_ids.service_id)
+        services = [s for s in services if int(s) in wanted] or services
+    ctx.offered_services = tuple(services)
+    ctx.parameter_sets = {s: parameter_sets(s, ctx.config.control_modes) for s in services}
+    res = ServiceDiscoveryRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        service_renegotiation_supported=ctx.config.service_renegotiation,
+        energy_transfer_service_list=ServiceList(
+            service=[Service(service_id=int(s), free_service=True) for s in services]
+        ),
+    )
+    return res, "ok"
+
+
+def handle_service_detail(req: ServiceDetailReq, ctx: SeccContext) -> tuple[ServiceDetailRes, str]:
+    """Parameter sets of one offered service (facts §4.5); FAILED_ServiceIDInvalid otherwise."""
+    try:
+        service = ServiceId(req.service_id)
+    except ValueError:
+        service = None
+    if service is None or service not in ctx.parameter_sets:
+        raise errors.ServiceIdInvalid(f"ServiceID {req.service_id} was not offered")
+    ctx.details_sent += 1
+    if ctx.details_sent > ctx.config.max_service_details:
+        raise errors.SequenceError("too many ServiceDetailReq")
+    sets = [
+        MsgParameterSet(
+            parameter_set_id=ps.set_id,
+            parameter=[Parameter(name=n, int_value=v) for n, v in ps.parameters],
+        )
+        for ps in ctx.parameter_sets[service]
+    ]
+    res = ServiceDetailRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        service_id=int(service),
+        service_parameter_list=ServiceParameterList(parameter_set=sets),
+    )
+    return res, "ok"
+
+
+def handle_service_selection(
+    req: ServiceSelectionReq, ctx: SeccContext
+) -> tuple[ServiceSelectionRes, str]:
+    """Accept an offered service and parameter set; FAILED_ServiceSelectionInvalid otherwise."""
+    sel = req.selected_energy_transfer_service
+    try:
+        service = ServiceId(sel.service_id)
+    except ValueError:
+        service = None
+    if service is None or service not in ctx.parameter_sets:
+        raise errors.ServiceSelectionInvalid(f"ServiceID {sel.service_id} was not offered")
+    ps = find_parameter_set(ctx.parameter_sets[service], sel.parameter_set_id)
+    if ps is None:
+        raise errors.ServiceSelectionInvalid(
+            f"ParameterSetID {sel.parameter_set_id} was not offered for {service.name}"
+        )
+    ctx.service = service
+    ctx.parameter_set = ps
+    ctx.control_mode = ps.control
+    ctx.events.append(
+        ServiceSelected(
+            t=ctx.now,
+            service=service.name,
+            parameter_set_id=ps.set_id,
+            control_mode=ps.control.name,
+        )
+    )
+    return ServiceSelectionRes(header=_header(ctx), response_code=ResponseCode.OK), "ok"
+
+
+# -- DC_ChargeParameterDiscovery ------------------------------------------------------------------
+def _ev_limits_from_cpd(mode: Any, bpt: bool, lenient: bool) -> PartyLimits:
+    def m(r: Any, name: str) -> float:
+        return magnitude_in(r, name, lenient)
+
+    kw: dict[str, float] = dict(
+        max_charge_power_w=m(mode.ev_maximum_charge_power, "EVMaximumChargePower"),
+        min_charge_power_w=m(mode.ev_minimum_charge_power, "EVMinimumChargePower"),
+        max_charge_current_a=m(mode.ev_maximum_charge_current, "EVMaximumChargeCurrent"),
+        min_charge_current_a=m(mode.ev_minimum_charge_current, "EVMinimumChargeCurrent"),
+        max_voltage_v=m(mode.ev_maximum_voltage, "EVMaximumVoltage"),
+        min_voltage_v=m(mode.ev_minimum_voltage, "EVMinimumVoltage"),
+        max_discharge_power_w=0.0,
+        max_discharge_current_a=0.0,
+    )
+    if bpt:
+        kw.update(
+            max_discharge_power_w=m(mode.ev_maximum_discharge_power, "EVMaximumDischargePower"),
+            min_discharge_power_w=m(mode.ev_minimum_discharge_power, "EVMinimumDischargePower"),
+            max_discharge_current_a=m(
+                mode.ev_maximum_discharge_current, "EVMaximumDischargeCurrent"
+            ),
+            min_discharge_current_a=m(
+                mode.ev_minimum_discharge_current, "EVMinimumDischargeCurrent"
+            ),
+        )
+    for k in ("max_charge_power_w", "max_charge_current_a", "max_voltage_v"):
+        if kw[k] <= 0:
+            raise errors.WrongChargeParameter(f"EV {k} must be > 0")
+    try:
+        return PartyLimits("EV", **kw)
+    except LimitsError as exc:
+        raise errors.WrongChargeParameter(str(exc)) from exc
+
+
+def _cpd_res_mode(lim: PartyLimits, bpt: bool, negative: bool) -> DC_CPDResEnergyTransferMode:
+    base: dict[str, Any] = dict(
+        evse_maximum_charge_power=rn_down(lim.max_charge_power_w),
+        evse_minimum_charge_power=rn(lim.min_charge_power_w),
+        evse_maximum_charge_current=rn_down(lim.max_charge_current_a),
+        evse_minimum_charge_current=rn(lim.min_charge_current_a),
+        evse_maximum_voltage=rn_down(lim.max_voltage_v),
+        evse_minimum_voltage=rn(lim.min_voltage_v),
+    )
+    if not bpt:
+        return DC_CPDResEnergyTransferMode(**base)
+    return BPT_DC_CPDResEnergyTransferMode(
+        **base,
+        evse_maximum_discharge_power=discharge_out(lim.max_discharge_power_w, negative),
+        evse_minimum_discharge_power=discharge_out(lim.min_discharge_power_w, negative),
+        evse_maximum_discharge_current=discharge_out(lim.max_discharge_current_a, negative),
+        evse_minimum_discharge_current=discharge_out(lim.min_discharge_current_a, negative),
+    )
+
+
+def handle_dc_charge_parameter_discovery(
+    req: DC_ChargeParameterDiscoveryReq, ctx: SeccContext
+) -> tuple[DC_ChargeParameterDiscoveryRes, str]:
+    """Negotiate the envelope. The BPT variant iff a BPT service was selected, else
+    FAILED_WrongChargeParameter (libiso15118 dc_charge_parameter_discovery.cpp)."""
+    assert ctx.service is not None and ctx.control_mode is not None
+    bpt = is_bidirectional(ctx.service)
+    mode = req.transfer_mode
+    if isinstance(mode, BPT_DC_CPDReqEnergyTransferMode) != bpt:
+        raise errors.WrongChargeParameter(
+            f"{type(mode).__name__} does not fit the selected service {ctx.service.name}"
+        )
+    ev = _ev_limits_from_cpd(mode, bpt, _lenient(ctx))
+    ctx.ev_limits = ev
+    try:
+        ctx.power.negotiate(
+            ev,
+            bidirectional=bpt,
+            mcs=ctx.service in MCS_SERVICES,
+            scheduled=ctx.control_mode is ControlMode.SCHEDULED,
+            now=ctx.now,
+        )
+    except LimitsError as exc:
+        raise errors.WrongChargeParameter(f"no common envelope: {exc}") from exc
+    lim = ctx.power.evse_limits(ctx.now)
+    if not bpt:
+        lim = lim.without_discharge()
+    ctx.evse_limits = lim
+    res = DC_ChargeParameterDiscoveryRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        transfer_mode=_cpd_res_mode(lim, bpt, ctx.config.negative_discharge),
+    )
+    return res, "ok"
+
+
+# -- ScheduleExchange -----------------------------------------------------------------------------
+def _power_schedule(ps: Any, anchor: int, sign: float) -> PowerSchedule:
+    entries = [
+        PowerScheduleEntry(duration=max(1, int(d)), power=rn_down(sign * p)) for d, p in ps.entries
+    ]
+    return PowerSchedule(
+        time_anchor=anchor,
+        power_schedule_entries=PowerScheduleEntryList(power_schedule_entry=entries),
+    )
+
+
+def _schedule_tuples(offers: list[PowerScheduleTuple], ctx: SeccContext) -> list[ScheduleTuple]:
+    anchor = timestamp(ctx.now)
+    sign = -1.0 if ctx.config.negative_discharge else 1.0
+    out = []
+    for o in offers:
+        discharging = None
+        if o.discharging is not None:
+            discharging = ChargingSchedule(
+                power_schedule=_power_schedule(o.discharging, anchor, sign)
+            )
+        out.append(
+            ScheduleTuple(
+                schedule_tuple_id=o.schedule_tuple_id,
+                charging_schedule=ChargingSchedule(
+                    power_schedule=_power_schedule(o.charging, anchor, 1.0)
+                ),
+                discharging_schedule=discharging,
+            )
+        )
+    return out
+
+
+def handle_schedule_exchange(
+    req: ScheduleExchangeReq, ctx: SeccContext
+) -> tuple[ScheduleExchangeRes, str]:
+    """Scheduled: up to 3 ScheduleTuples (with discharging schedules for BPT) from the backend
+    plan; Dynamic: departure/SoC targets. Ongoing for the configured rounds (≤ 55 s)."""
+    assert ctx.control_mode is not None
+    scheduled = ctx.control_mode is ControlMode.SCHEDULED
+    mode = req.control_mode
+    if isinstance(mode, Scheduled_SEReqControlMode) != scheduled or not isinstance(
+        mode, Scheduled_SEReqControlMode | Dynamic_SEReqControlMode
+    ):
+        raise errors.WrongChargeParameter(
+            f"{type(mode).__name__} does not fit the selected control mode {ctx.control_mode.name}"
+        )
+    if ctx.schedule_rounds < ctx.config.schedule_exchange_ongoing_rounds:
+        ctx.schedule_rounds += 1
+        since = ctx.ongoing_since.setdefault("ScheduleExchangeReq", ctx.now)
+        if ctx.now - since < ctx.config.timings.secc_ongoing_performance_s:
+            pending: Scheduled_SEResControlMode | Dynamic_SEResControlMode = (
+                Dynamic_SEResControlMode()
+                if not scheduled
+                else Scheduled_SEResControlMode(
+                    schedule_tuple=_schedule_tuples(_offers(req, ctx)[:1], ctx)
+                )
+            )
+            res = ScheduleExchangeRes(
+                header=_header(ctx),
+                response_code=ResponseCode.OK,
+                evse_processing=Processing.ONGOING,
+                control_mode=pending,
+            )
+            return res, "ongoing"
+    ctx.schedule_rounds = 0
+    ctx.ongoing_since.pop("ScheduleExchangeReq", None)
+    result_mode: Scheduled_SEResControlMode | Dynamic_SEResControlMode
+    if scheduled:
+        offers = _offers(req, ctx)
+        ctx.schedules = offers
+        result_mode = Scheduled_SEResControlMode(schedule_tuple=_schedule_tuples(offers, ctx))
+    else:
+        assert isinstance(mode, Dynamic_SEReqControlMode)
+        result_mode = Dynamic_SEResControlMode(
+            departure_time=mode.departure_time,
+            target_soc=mode.target_soc,
+            minimum_soc=mode.minimum_soc,
+        )
+    res = ScheduleExchangeRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        evse_processing=Processing.FINISHED,
+        control_mode=result_mode,
+    )
+    return res, "ok"
+
+
+def _offers(req: ScheduleExchangeReq, ctx: SeccContext) -> list[PowerScheduleTuple]:
+    max_entries = min(req.maximum_supporting_points, 1024)
+    try:
+        return ctx.power.schedules(ctx.now, ctx.config.schedule_duration_s, max(12, max_entries))
+    except LimitsError as exc:
+        raise errors.WrongChargeParameter(f"cannot build a schedule: {exc}") from exc
+
+
+# -- DC phases ------------------------------------------------------------------------------------
+def handle_dc_cable_check(req: DC_CableCheckReq, ctx: SeccContext) -> tuple[DC_CableCheckRes, str]:
+    """Ongoing until the isolation test is done; FAILED after the SECC's cable-check time."""
+    if ctx.cable_check_started is None:
+        ctx.cable_check_started = ctx.now
+    _, done = ctx.power.cable_check(ctx.now)
+    if not done and ctx.now - ctx.cable_check_started >= ctx.config.timings.secc_cable_check_s:
+        raise errors.InvalidRequest("isolation test did not finish in time")
+    processing = Processing.FINISHED if done else Processing.ONGOING
+    res = DC_CableCheckRes(
+        header=_header(ctx), response_code=ResponseCode.OK, evse_processing=processing
+    )
+    return res, "ok" if done else "ongoing"
+
+
+def handle_dc_pre_charge(req: DC_PreChargeReq, ctx: SeccContext) -> tuple[DC_PreChargeRes, str]:
+    """Drive the output towards the EV's target voltage (the EV loops until they match)."""
+    target = value(req.ev_target_voltage)
+    v = ctx.power.pre_charge(ctx.now, target)
+    res = DC_PreChargeRes(
+        header=_header(ctx), response_code=ResponseCode.OK, evse_present_voltage=rn(v)
+    )
+    return res, "ok"
+
+
+def _evse_status(ctx: SeccContext, notification: EvseNotification) -> EVSEStatus:
+    return EVSEStatus(
+        notification_max_delay=ctx.config.notification_max_delay_s, evse_notification=notification
+    )
+
+
+def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[PowerDeliveryRes, str]:
+    """Start (with the BPT channel), Stop, ScheduleRenegotiation; Standby is not supported."""
+    assert ctx.service is not None
+    progress = req.charge_progress
+    if progress is ChargeProgress.START:
+        channel = req.bpt_channel_selection
+        if channel is ChannelSelection.DISCHARGE and not is_bidirectional(ctx.service):
+            raise errors.WrongChargeParameter("Discharge channel on a non-BPT service")
+        ctx.discharge = channel is ChannelSelection.DISCHARGE
+        if ctx.control_mode is ControlMode.SCHEDULED and ctx.schedules:
+            _select_schedule(req, ctx)
+        if not ctx.power.start(ctx.now):
+            raise errors.PowerDeliveryNotApplied("contactors latched open by a fault")
+        if ctx.charge_loop_started is None:
+            ctx.charge_loop_started = ctx.now
+        outcome = "start"
+    elif progress is ChargeProgress.STOP:
+        ctx.power.stop(ctx.now)
+        outcome = "stop"
+    elif progress is ChargeProgress.SCHEDULE_RENEGOTIATION:
+        outcome = "renegotiate"
+    else:
+        raise errors.InvalidRequest("ChargeProgress=Standby is not supported")
+    return PowerDeliveryRes(header=_header(ctx), response_code=ResponseCode.OK), outcome
+
+
+def _select_schedule(req: PowerDeliveryReq, ctx: SeccContext) -> None:
+    from mcscomm.messages.common_messages import Scheduled_EVPPTControlMode
+
+    profile = req.ev_power_profile
+    chosen = ctx.schedules[0]
+    if profile is not None and isinstance(profile.control_mode, Scheduled_EVPPTControlMode):
+        wanted = profile.control_mode.selected_schedule_tuple_id
+        match = [s for s in ctx.schedules if s.schedule_tuple_id == wanted]
+        if not match:
+            raise errors.ScheduleSelectionInvalid(f"ScheduleTupleID {wanted} was not offered")
+        chosen = match[0]
+    ctx.selected_schedule_id = chosen.schedule_tuple_id
+    ctx.power.select_schedule(chosen)
+
+
+# -- DC_ChargeLoop --------------------------------------------------------------------------------
+def _ev_request(req: DC_ChargeLoopReq, ctx: SeccContext, bpt: bool) -> EvRequest:
+    mode = req.control_mode
+    lenient = _lenient(ctx)
+
+    def opt(r: Any, default: float) -> float:
+        return default if r is None else magnitude_in(r, "limit", lenient)
+
+    v = value(req.ev_present_voltage)
+    nan = math.nan
+    if isinstance(mode, Scheduled_DC_CLReqControlMode):
+        target_i = value(mode.ev_target_current)
+        if bpt and ctx.discharge and target_i > 0:
+            target_i = -target_i  # Discharge channel: magnitudes on the wire (strict profile)
+        if not bpt and target_i < 0:
+            raise errors.WrongChargeParameter("negative target current on a non-BPT service")
+        d_p = d_i = 0.0
+        if isinstance(mode, BPT_Scheduled_DC_CLReqControlMode):
+            d_p = opt(mode.ev_maximum_discharge_power, INF)
+            d_i = opt(mode.ev_maximum_discharge_current, INF)
+        return EvRequest(
+            present_voltage_v=v,
+            target_current_a=target_i,
+            target_voltage_v=value(mode.ev_target_voltage),
+            max_charge_power_w=opt(mode.ev_maximum_charge_power, INF),
+            max_charge_current_a=opt(mode.ev_maximum_charge_current, INF),
+            max_voltage_v=opt(mode.ev_maximum_voltage, INF),
+            min_voltage_v=opt(mode.ev_minimum_voltage, 0.0),
+            max_discharge_power_w=d_p if bpt else 0.0,
+            max_discharge_current_a=d_i if bpt else 0.0,
+        )
+    assert isinstance(mode, Dynamic_DC_CLReqControlMode)
+    kw: dict[str, Any] = {}
+    if isinstance(mode, BPT_Dynamic_DC_CLReqControlMode):
+        kw = dict(
+            max_discharge_power_w=opt(mode.ev_maximum_discharge_power, 0.0),
+            min_discharge_power_w=opt(mode.ev_minimum_discharge_power, 0.0),
+            max_discharge_current_a=opt(mode.ev_maximum_discharge_current, 0.0),
+            max_v2x_energy_wh=value(mode.ev_maximum_v2x_energy_request, nan),
+            min_v2x_energy_wh=value(mode.ev_minimum_v2x_energy_request, nan),
+        )
+    else:
+        kw = dict(max_discharge_power_w=0.0, max_discharge_current_a=0.0)
+    departure = mode.departure_time
+    return EvRequest(
+        present_voltage_v=v,
+        max_charge_power_w=opt(mode.ev_maximum_charge_power, INF),
+        min_charge_power_w=opt(mode.ev_minimum_charge_power, 0.0),
+        max_charge_current_a=opt(mode.ev_maximum_charge_current, INF),
+        max_voltage_v=opt(mode.ev_maximum_voltage, INF),
+        min_voltage_v=opt(mode.ev_minimum_voltage, 0.0),
+        target_energy_wh=value(mode.ev_target_energy_request),
+        max_energy_wh=value(mode.ev_maximum_energy_request),
+        min_energy_wh=value(mode.ev_minimum_energy_request),
+        departure_s=float(departure) if departure is not None else nan,
+        **kw,
+    )
+
+
+def _cl_res_mode(d: Any, scheduled: bool, bpt: bool, negative: bool) -> Any:
+    charge: dict[str, Any] = dict(
+        evse_maximum_charge_power=rn_down(d.evse_max_charge_power_w),
+        evse_minimum_charge_power=rn(d.evse_min_charge_power_w),
+        evse_maximum_charge_current=rn_down(d.evse_max_charge_current_a),
+        evse_maximum_voltage=rn_down(d.evse_max_voltage_v),
+    )
+    discharge: dict[str, Any] = dict(
+        evse_maximum_discharge_power=discharge_out(d.evse_max_discharge_power_w, negative),
+        evse_minimum_discharge_power=discharge_out(d.evse_min_discharge_power_w, negative),
+        evse_maximum_discharge_current=discharge_out(d.evse_max_discharge_current_a, negative),
+        evse_minimum_voltage=rn(d.evse_min_voltage_v),
+    )
+    if scheduled:
+        if bpt:
+            return BPT_Scheduled_DC_CLResControlMode(**charge, **discharge)
+        return Scheduled_DC_CLResControlMode(**charge)
+    if bpt:
+        return BPT_Dynamic_DC_CLResControlMode(**charge, **discharge)
+    return Dynamic_DC_CLResControlMode(**charge)
+
+
+def handle_dc_charge_loop(req: DC_ChargeLoopReq, ctx: SeccContext) -> tuple[DC_ChargeLoopRes, str]:
+    """One control cycle: the power layer decides, we report (flags exact), sample, notify."""
+    assert ctx.service is not None and ctx.control_mode is not None
+    bpt = is_bidirectional(ctx.service)
+    scheduled = ctx.control_mode is ControlMode.SCHEDULED
+    mode = req.control_mode
+    want_mode: tuple[type, type] = (
+        (BPT_Scheduled_DC_CLReqControlMode, Scheduled_DC_CLReqControlMode)
+        if scheduled
+        else (BPT_Dynamic_DC_CLReqControlMode, Dynamic_DC_CLReqControlMode)
+    )
+    is_bpt_mode = isinstance(mode, want_mode[0])
+    if not isinstance(mode, want_mode[1]) or is_bpt_mode != bpt:
+        # libiso15118 dc_charge_loop.cpp answers a control-mode mismatch with FAILED
+        raise errors.InvalidRequest(f"{type(mode).__name__} does not fit the session")
+    request = _ev_request(req, ctx, bpt)
+    d = ctx.power.step(ctx.now, request)
+    current = d.present_current_a
+    factor = ctx.config.faults.exceed_limit
+    if factor != 1.0:  # planted bug: report/command beyond the limit
+        lim = d.evse_max_charge_current_a if current >= 0 else d.evse_max_discharge_current_a
+        current = math.copysign(max(abs(current), lim) * factor, current or 1.0)
+    soc = None
+    if req.display_parameters is not None and req.display_parameters.present_soc is not None:
+        soc = float(req.display_parameters.present_soc)
+    power_w = current * d.present_voltage_v
+    ctx.counters.add_sample(ctx.now, power_w)
+    ctx.counters.soc = soc
+    setpoint = d.setpoint_w if math.isfinite(d.setpoint_w) else None
+    ctx.events.append(
+        PowerSample(
+            t=ctx.now,
+            voltage_v=d.present_voltage_v,
+            current_a=current,
+            power_w=power_w,
+            soc=soc,
+            binding_limit=d.binding,
+            setpoint_w=setpoint,
+            max_charge_power_w=d.evse_max_charge_power_w,
+            max_discharge_power_w=d.evse_max_discharge_power_w,
+        )
+    )
+    status, meter_info = _notification(ctx)
+    if meter_info is None and req.meter_info_requested:
+        meter_info = _meter_info(ctx)
+    res = DC_ChargeLoopRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        evse_status=status,
+        meter_info=meter_info,
+        evse_present_current=rn(current),
+        evse_present_voltage=rn(d.present_voltage_v),
+        evse_power_limit_achieved=d.power_limit_achieved,
+        evse_current_limit_achieved=d.current_limit_achieved,
+        evse_voltage_limit_achieved=d.voltage_limit_achieved,
+        control_mode=_cl_res_mode(d, scheduled, bpt, ctx.config.negative_discharge),
+    )
+    return res, "ok"
+
+
+def _meter_info(ctx: SeccContext) -> MeterInfo:
+    charged, discharged = ctx.power.meter()
+    bpt = ctx.service is not None and is_bidirectional(ctx.service)
+    return MeterInfo(
+        meter_id=ctx.power.meter_id,
+        charged_energy_reading_wh=charged,
+        bpt_discharged_energy_reading_wh=discharged if bpt else None,
+        meter_timestamp=timestamp(ctx.now),
+    )
+
+
+def _notification(ctx: SeccContext) -> tuple[EVSEStatus | None, MeterInfo | None]:
+    """Pending EVSENotification, or a MeteringConfirmation trigger (V2G20-1083): the trigger is
+    not repeated until a MeteringConfirmationReq or NotificationMaxDelay passes (V2G20-2105)."""
+    if ctx.pending_notification is not None:
+        kind = ctx.pending_notification
+        if kind is EvseNotification.METERING_CONFIRMATION:
+            ctx.pending_notification = None
+            ctx.metering_requested_at = ctx.now
+            return _evse_status(ctx, kind), _meter_info(ctx)
+        # Pause/Terminate/renegotiation stay in force until the EV acts on them
+        return _evse_status(ctx, kind), None
+    interval = ctx.config.metering_interval_s
+    if interval is None or ctx.charge_loop_started is None:
+        return None, None
+    last = ctx.last_metering_at if ctx.last_metering_at is not None else ctx.charge_loop_started
+    waiting = ctx.metering_requested_at
+    if waiting is not None and ctx.now - waiting < ctx.config.notification_max_delay_s:
+        return None, None
+    if ctx.now - last >= interval:
+        ctx.metering_requested_at = ctx.now
+        return _evse_status(ctx, EvseNotification.METERING_CONFIRMATION), _meter_info(ctx)
+    return None, None
+
+
+def handle_metering_confirmation(
+    req: MeteringConfirmationReq, ctx: SeccContext
+) -> tuple[MeteringConfirmationRes, str]:
+    """Signed meter reading from the EV (contract key), on the 0x8102 side stream."""
+    data = req.signed_metering_data
+    if data.session_id != ctx.session_id:
+        raise errors.UnknownSession("SignedMeteringData names another session")
+    # PnC: verify with the contract certificate of the Authorization. EIM has no contract
+    # certificate, so an unsigned confirmation is accepted (documented in docs/session.md).
+    if ctx.contract_chain is not None:
+        try:
+            _verify(ctx, req.header.signature, data, ctx.contract_chain)
+        except SignatureError as exc:
+            raise errors.MeteringSignatureInvalid(str(exc)) from exc
+    ctx.metering_requested_at = None
+    ctx.last_metering_at = ctx.now
+    mi = data.meter_info
+    ctx.events.append(
+        MeteringConfirmed(
+            t=ctx.now,
+            charged_wh=mi.charged_energy_reading_wh,
+            discharged_wh=mi.bpt_discharged_energy_reading_wh,
+        )
+    )
+    return MeteringConfirmationRes(header=_header(ctx), response_code=ResponseCode.OK), "ok"
+
+
+def handle_dc_welding_detection(
+    req: DC_WeldingDetectionReq, ctx: SeccContext
+) -> tuple[DC_WeldingDetectionRes, str]:
+    v = ctx.power.welding_detection(ctx.now)
+    res = DC_WeldingDetectionRes(
+        header=_header(ctx), response_code=ResponseCode.OK, evse_present_voltage=rn(v)
+    )
+    return res, "ok"
+
+
+def handle_session_stop(req: SessionStopReq, ctx: SeccContext) -> tuple[SessionStopRes, str]:
+    """Terminate, Pause (kept for a later OK_OldSessionJoined) or ServiceRenegotiation."""
+    kind = req.charging_session
+    if kind is ChargingSession.SERVICE_RENEGOTIATION:
+        if not ctx.config.service_renegotiation:
+            raise errors.NoServiceRenegotiation("service renegotiation is not supported")
+        ctx.stop_kind = "service_renegotiation"
+        ctx.details_sent = 0
+        ctx.pending_notification = None
+        outcome = "service_renegotiation"
+    elif kind is ChargingSession.PAUSE:
+        if ctx.service is None or ctx.parameter_set is None or ctx.control_mode is None:
+            raise errors.PauseNotAllowed("nothing selected to resume later")
+        ctx.config.store.put(
+            PausedSession(
+                session_id=ctx.session_id,
+                evccid=ctx.evccid,
+                service=ctx.service,
+                parameter_set_id=ctx.parameter_set.set_id,
+                control_mode=ctx.control_mode,
+                paused_at=ctx.now,
+            )
+        )
+        ctx.events.append(SessionPaused(t=ctx.now, session_id=ctx.session_id.hex()))
+        ctx.stop_kind = "pause"
+        outcome = "pause"
+    else:
+        ctx.stop_kind = "terminate"
+        outcome = "terminate"
+    return SessionStopRes(header=_header(ctx), response_code=ResponseCode.OK), outcome
+
+
+HANDLERS: dict[str, Handler] = {
+    "SupportedAppProtocolReq": handle_supported_app_protocol,
+    "SessionSetupReq": handle_session_setup,
+    "AuthorizationSetupReq": handle_authorization_setup,
+    "AuthorizationReq": handle_authorization,
+    "CertificateInstallationReq": handle_certificate_installation,
+    "ServiceDiscoveryReq": handle_service_discovery,
+    "ServiceDetailReq": handle_service_detail,
+    "ServiceSelectionReq": handle_service_selection,
+    "DC_ChargeParameterDiscoveryReq": handle_dc_charge_parameter_discovery,
+    "ScheduleExchangeReq": handle_schedule_exchange,
+    "DC_CableCheckReq": handle_dc_cable_check,
+    "DC_PreChargeReq": handle_dc_pre_charge,
+    "PowerDeliveryReq": handle_power_delivery,
+    "DC_ChargeLoopReq": handle_dc_charge_loop,
+    "MeteringConfirmationReq": handle_metering_confirmation,
+    "DC_WeldingDetectionReq": handle_dc_welding_detection,
+    "SessionStopReq": handle_session_stop,
+}

@@ -1,0 +1,104 @@
+"""End-to-end sessions between the real EVCC and SECC over loopback TLS 1.3 (virtual time).
+
+Each service × control mode × authorization runs a complete ISO 15118-20 session through the real
+endpoints: PKI, the -20 TLS profile, V2GTP, the XML codec with schema validation, signatures and
+the power layer. Durations are virtual; a run takes well under a second of wall time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+session = pytest.importorskip("mcscomm.session")
+if not hasattr(session, "SeccConnection"):  # pragma: no cover - until the sessions land
+    pytest.skip("mcscomm.session has no SeccConnection yet", allow_module_level=True)
+
+from mcscomm.endpoints.pair import run_pair  # noqa: E402
+from mcscomm.endpoints.setup import (  # noqa: E402
+    SessionOptions,
+    evcc_config,
+    evcc_connection,
+    load_pki,
+    secc_config,
+    secc_factory,
+    tls_contexts,
+)
+from mcscomm.trace import SessionRecorder, TraceWriter  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("pki")
+    load_pki(SessionOptions(pki_dir=directory))
+    return directory
+
+
+async def _run(options: SessionOptions) -> tuple[object, list[dict[str, object]]]:
+    manifest = load_pki(options)
+    server_ssl, client_ssl = tls_contexts(manifest) if options.tls else (None, None)
+    stream = io.StringIO()
+    result = await run_pair(
+        secc_factory(secc_config(options, manifest), tls=options.tls),
+        evcc_connection(evcc_config(options, manifest), tls=options.tls),
+        server_ssl=server_ssl,
+        client_ssl=client_ssl,
+        recorder=SessionRecorder(writer=TraceWriter(stream)),
+    )
+    return result, [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize("auth", ["eim", "pnc"])
+@pytest.mark.parametrize("control", ["scheduled", "dynamic"])
+@pytest.mark.parametrize("service", ["DC", "DC_BPT", "MCS", "MCS_BPT"])
+async def test_every_service_control_and_auth(
+    service: str, control: str, auth: str, pki_dir: Path
+) -> None:
+    charger = "mcs_1mw_bpt"
+    truck = "mcs_7pack"
+    options = SessionOptions(
+        service=service,
+        control=control,
+        auth=auth,
+        charger=charger,
+        truck=truck,
+        duration=60.0,
+        pki_dir=pki_dir,
+    )
+    result, records = await _run(options)
+    assert result.ok, (result.evcc, result.secc)  # type: ignore[attr-defined]
+    messages = [r["message"] for r in records if r["kind"] == "message"]
+    assert messages[0] == "SupportedAppProtocolReq"
+    assert "DC_ChargeLoopReq" in messages and messages[-1] == "SessionStopRes"
+    if auth == "pnc":
+        assert "AuthorizationReq" in messages
+    tls = next(r for r in records if r.get("event") == "tls")
+    assert tls["version"] == "TLSv1.3" and tls["cipher"] == "TLS_AES_256_GCM_SHA384"
+    power = [r for r in records if r["kind"] == "power"]
+    assert len(power) >= 200  # 60 s of loop at 0.25 s (at least once per cycle)
+    summary = records[-1]
+    assert summary["kind"] == "summary" and summary["result"] == "success"
+    assert summary["energy_charged_wh"] > 0  # type: ignore[operator]
+    if service.endswith("BPT"):
+        pass  # whether it discharges depends on the scenario's setpoints
+    else:
+        assert all(float(r["power_w"]) >= 0 for r in power)  # type: ignore[arg-type]
+
+
+async def test_default_depot_session_charges_and_discharges(pki_dir: Path) -> None:
+    result, records = await _run(SessionOptions(pki_dir=pki_dir))
+    assert result.ok, (result.evcc, result.secc)  # type: ignore[attr-defined]
+    summary = records[-1]
+    assert summary["energy_charged_wh"] > 0 and summary["energy_discharged_wh"] > 0  # type: ignore[operator]
+    tls = next(r for r in records if r.get("event") == "tls")
+    assert tls.get("group") in (None, "secp521r1")
+
+
+async def test_plain_tcp_under_the_lenient_profile(pki_dir: Path) -> None:
+    options = SessionOptions(profile="lenient", tls=False, duration=10.0, pki_dir=pki_dir)
+    result, records = await _run(options)
+    assert result.ok, (result.evcc, result.secc)  # type: ignore[attr-defined]
+    assert next(r for r in records if r.get("event") == "tls")["tls"] is False
