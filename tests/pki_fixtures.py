@@ -42,4 +42,8 @@ def get_pki(base: Path, algorithm: pki.Algorithm, variant: str = "good") -> pki.
 def factory(tmp_path_factory: pytest.TempPathFactory) -> PkiFactory:
     """A ``(algorithm, variant) -> Manifest`` for a test module's own session fixture."""
     base = tmp_path_factory.getbasetemp() / "pki"
-    return lambda algorithm, variant="good": get_pki(base, algorithm, variant)
+
+    def get(algorithm: pki.Algorithm, variant: str = "good") -> pki.Manifest:
+        return get_pki(base, algorithm, variant)
+
+    return get

@@ -103,8 +103,8 @@ def test_x509_profile_of_cas_and_leaves(
         assert not ku.value.digital_signature
     bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints)
     assert bc.critical and not bc.value.ca
-    ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert ku.digital_signature and not ku.key_cert_sign
+    leaf_ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert leaf_ku.digital_signature and not leaf_ku.key_cert_sign
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     secc_eku = m.certificate("secc_leaf").extensions.get_extension_for_class(x509.ExtendedKeyUsage)
@@ -194,3 +194,44 @@ def test_cli_init_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "DEMCSCA12345678" in out and "chain OK" in out
     assert cli.main(["certs", "show", str(tmp_path / "missing")]) == 1
     assert "no PKI" in capsys.readouterr().err
+
+
+def _ensure_in_subprocess(directory: str) -> str:
+    m = pki.ensure_pki(directory, "secp521r1")
+    key = m.private_key("secc_leaf").public_key()
+    assert key == m.certificate("secc_leaf").public_key()
+    return m.certificate("v2g_root").fingerprint(hashes.SHA256()).hex()
+
+
+def test_concurrent_first_use_yields_one_consistent_pki(tmp_path: Path) -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    target = str(tmp_path / "shared")
+    ctx = multiprocessing.get_context("fork")  # fast; the child only runs pki code
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=ctx) as pool:
+        roots = list(pool.map(_ensure_in_subprocess, [target] * 8))
+    final = pki.load_manifest(target)
+    assert set(roots) == {final.certificate("v2g_root").fingerprint(hashes.SHA256()).hex()}
+    for role in pki.LEAF_ROLES:
+        assert final.private_key(role).public_key() == final.certificate(role).public_key()
+        assert final.chain(role)[0] == final.certificate(role)
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+
+
+def test_init_into_an_existing_directory_with_other_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    pki.init_pki(tmp_path, "ed448")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert pki.load_manifest(tmp_path).algorithm == "ed448"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert pki.init_pki(empty, "ed448").directory == empty
+
+
+def test_missing_or_broken_profile_is_a_pki_error(tmp_path: Path) -> None:
+    with pytest.raises(PkiError, match="profile"):
+        pki.init_pki(tmp_path / "a", profile=tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("[cert\n")
+    with pytest.raises(PkiError, match="profile"):
+        pki.init_pki(tmp_path / "b", profile=tmp_path / "bad.toml")

@@ -47,7 +47,9 @@ def test_full_session_matrix(
     evcc_cfg.duration_s = 20.0
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
-    assert r.ended("evcc") == SessionEnded(t=r.now, result="success", reason="SessionStop(Terminate)")
+    assert r.ended("evcc") == SessionEnded(
+        t=r.now, result="success", reason="SessionStop(Terminate)"
+    )
     assert r.ended("secc") is not None and r.ended("secc").result == "success"  # type: ignore[union-attr]
     sent = _messages(r.evcc_events)
     expected_prefix = [
@@ -74,11 +76,15 @@ def test_full_session_matrix(
     assert _messages(r.secc_events, MessageReceived) == sent
     # PnC: the AuthorizationReq carried a signature; EIM: it did not
     auth_doc = next(
-        e.document for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "AuthorizationReq"
+        e.document
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "AuthorizationReq"
     )
     assert (b"SignatureValue" in auth_doc) == (auth is AuthorizationType.PNC)
     selected = next(
-        e.document for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "ServiceSelectionReq"
+        e.document
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "ServiceSelectionReq"
     )
     assert f"<ns:ServiceID>{int(service)}</ns:ServiceID>".encode() in selected
     bpt_cpd = b"BPT_DC_CPDReqEnergyTransferMode" in next(
@@ -91,14 +97,15 @@ def test_full_session_matrix(
 
 def test_default_flow_depot_charges_and_discharges(pki: Manifest) -> None:
     """MCS_BPT / Dynamic / PnC with the depot scenario: charge, then V2G into the evening peak."""
-    secc_cfg, evcc_cfg = default_configs(pki=pki)
-    evcc_cfg.duration_s = 700.0  # past the 600 s switch to discharge
+    secc_cfg, evcc_cfg = default_configs(pki=pki, time_scale=0.1)
+    evcc_cfg.duration_s = 70.0  # past the (scaled) 60 s switch to discharge
+    evcc_cfg.departure_s = 1800.0  # real departure: V2G allowed (the departure guard is off)
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
     samples = r.of_type("secc", PowerSample)
-    assert any(s.power_w > 500_000 for s in samples if s.t < 600)
-    late = [s for s in samples if s.t > 620]
+    assert any(s.power_w > 500_000 for s in samples if s.t < 60)
+    late = [s for s in samples if s.t > 63]
     assert late and all(s.power_w < 0 for s in late)  # discharging into the depot
     assert min(s.power_w for s in late) >= -450_000 - 1  # never beyond the backend setpoint
     summary = r.of_type("secc", SessionSummary)[0]
@@ -144,9 +151,15 @@ def test_pause_then_resume(pki: Manifest) -> None:
     assert established.resumed and established.session_id == sid.hex()  # type: ignore[attr-defined]
     sent = _messages(r2.evcc_events)
     # OK_OldSessionJoined jumps straight to ChargeParameterDiscovery
-    assert sent[:3] == ["SupportedAppProtocolReq", "SessionSetupReq", "DC_ChargeParameterDiscoveryReq"]
+    assert sent[:3] == [
+        "SupportedAppProtocolReq",
+        "SessionSetupReq",
+        "DC_ChargeParameterDiscoveryReq",
+    ]
     assert b"OK_OldSessionJoined" in next(
-        e.document for e in r2.evcc_events if isinstance(e, MessageReceived) and e.message == "SessionSetupRes"
+        e.document
+        for e in r2.evcc_events
+        if isinstance(e, MessageReceived) and e.message == "SessionSetupRes"
     )
     assert sid not in secc_cfg.store.paused
 
@@ -187,10 +200,19 @@ def test_service_renegotiation(pki: Manifest) -> None:
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
     sent = _messages(r.evcc_events)
     stop = sent.index("SessionStopReq")
-    assert b"ServiceRenegotiation" in [
-        e.document for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "SessionStopReq"
-    ][0]
-    assert sent[stop + 1 : stop + 4] == ["ServiceDiscoveryReq", "ServiceDetailReq", "ServiceSelectionReq"]
+    assert (
+        b"ServiceRenegotiation"
+        in [
+            e.document
+            for e in r.evcc_events
+            if isinstance(e, MessageSent) and e.message == "SessionStopReq"
+        ][0]
+    )
+    assert sent[stop + 1 : stop + 4] == [
+        "ServiceDiscoveryReq",
+        "ServiceDetailReq",
+        "ServiceSelectionReq",
+    ]
     assert sent.count("DC_CableCheckReq") >= 2  # the second service starts from the top
     assert sent[-1] == "SessionStopReq"
 
@@ -207,7 +229,9 @@ def test_evse_notification_ends_loop(pki: Manifest, note: EvseNotification, resu
     r = run_pair(evcc, secc)
     assert r.ended("evcc").result == result  # type: ignore[union-attr]
     assert r.ended("secc").result == result  # type: ignore[union-attr]
-    loop_times = [e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "DC_ChargeLoopReq"]
+    loop_times = [
+        e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "DC_ChargeLoopReq"
+    ]
     assert loop_times[-1] - loop_times[0] < 3.0
 
 
@@ -218,11 +242,19 @@ def test_metering_confirmation_on_side_stream(pki: Manifest) -> None:
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
-    reqs = [e for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "MeteringConfirmationReq"]
+    reqs = [
+        e
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "MeteringConfirmationReq"
+    ]
     assert len(reqs) == 2
     assert all(e.payload_type == PayloadType.METERING_CONFIRMATION for e in reqs)
     assert all(b"SignatureValue" in e.document for e in reqs)
-    res = [e for e in r.secc_events if isinstance(e, MessageSent) and e.message == "MeteringConfirmationRes"]
+    res = [
+        e
+        for e in r.secc_events
+        if isinstance(e, MessageSent) and e.message == "MeteringConfirmationRes"
+    ]
     assert [e.payload_type for e in res] == [PayloadType.METERING_CONFIRMATION] * 2
     confirmed = r.of_type("secc", MeteringConfirmed)
     assert len(confirmed) == 2
@@ -242,7 +274,9 @@ def test_authorization_ongoing_rounds(pki: Manifest) -> None:
     sent = _messages(r.evcc_events)
     assert sent.count("AuthorizationReq") == 4
     assert sent.count("ScheduleExchangeReq") == 3
-    auth_times = [e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "AuthorizationReq"]
+    auth_times = [
+        e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "AuthorizationReq"
+    ]
     assert auth_times == pytest.approx([0.0, 0.25, 0.5, 0.75])  # polled at the poll interval
 
 
@@ -284,7 +318,9 @@ def test_plain_tcp_refused_in_strict_profile_allowed_in_lenient(pki: Manifest) -
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
     # PnC is never offered without TLS
     setup = next(
-        e.document for e in r.secc_events if isinstance(e, MessageSent) and e.message == "AuthorizationSetupRes"
+        e.document
+        for e in r.secc_events
+        if isinstance(e, MessageSent) and e.message == "AuthorizationSetupRes"
     )
     assert b">PnC<" not in setup
 
@@ -292,16 +328,19 @@ def test_plain_tcp_refused_in_strict_profile_allowed_in_lenient(pki: Manifest) -
 def test_lenient_negative_discharge_values_round_trip(pki: Manifest) -> None:
     from mcscomm.session.config import Profile
 
-    secc_cfg, evcc_cfg = default_configs(pki=pki)
+    secc_cfg, evcc_cfg = default_configs(pki=pki, time_scale=0.1)
     for cfg in (secc_cfg, evcc_cfg):
         cfg.profile = Profile.LENIENT
         cfg.negative_discharge = True
-    evcc_cfg.duration_s = 700.0
+    evcc_cfg.duration_s = 70.0
+    evcc_cfg.departure_s = 1800.0
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
     cpd = next(
-        e.document for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "DC_ChargeParameterDiscoveryReq"
+        e.document
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "DC_ChargeParameterDiscoveryReq"
     )
     assert b"<ct:Value>-" in cpd.split(b"EVMaximumDischargePower")[1]
     assert any(s.power_w < 0 for s in r.of_type("secc", PowerSample))

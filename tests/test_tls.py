@@ -466,7 +466,7 @@ async def test_key_log_to_file_and_udp(
         "SERVER_TRAFFIC_SECRET_0",
         "EXPORTER_SECRET",
     } <= labels
-    datagrams = []
+    datagrams: list[bytes] = []
     with contextlib.suppress(TimeoutError):
         while len(datagrams) < 5:
             data, (_, source_port) = sink.recvfrom(4096)

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pki_fixtures
 import pytest
@@ -15,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from mcscomm.codec import XmlCodec
@@ -36,13 +38,12 @@ from mcscomm.messages import (
     PriceRuleStackList,
 )
 from mcscomm.messages.common_messages import (
-    ListOfRootCertificateIDs,
     SignedCertificateChain,
     SignedInstallationData,
     SignedMeteringData,
     SubCertificates,
 )
-from mcscomm.messages.common_types import MessageHeader, MeterInfo
+from mcscomm.messages.common_types import ListOfRootCertificateIDs, MessageHeader, MeterInfo
 from mcscomm.messages.enums import AuthorizationType, EcdhCurve, Processing, ResponseCode
 from mcscomm.messages.rational import RationalNumber
 from mcscomm.messages.xmldsig import (
@@ -276,7 +277,7 @@ def test_valid_signature_verifies_after_a_round_trip_through_the_codec(
     if case.message is not None:
         xml = CODEC.encode(case.message)
         assert b"KeyInfo" not in xml and b"Object" not in xml
-        received = CODEC.decode(CODEC.payload_type_for(case.message), xml)
+        received: Any = CODEC.decode(CODEC.payload_type_for(case.message), xml)
         parts = xmldsig.signable_parts(received)
         assert list(parts) == [case.part.id]
         check(m, case, received.header.signature, chain, parts)
@@ -327,7 +328,7 @@ def flip(text: str) -> str:
 def tamper_xml(xml: bytes, region: str, case: Case) -> bytes:
     root = etree.fromstring(xml)
     if region == "content":
-        part = root.xpath("//*[@*[local-name()='Id']=$id]", id=case.part.id)[0]
+        part = cast(list[Any], root.xpath("//*[@*[local-name()='Id']=$id]", id=case.part.id))[0]
         target = next(e for e in part.iter() if etree.QName(e).localname == case.content_tag)
     elif region == "signed_info":
         target = root.find(f".//{{{NS_DS}}}SignedInfo//{{{NS_DS}}}DigestValue")
@@ -353,7 +354,7 @@ def test_tampered_messages_are_rejected(
     xml = CODEC.encode(case.message)
     tampered = tamper_xml(xml, region, case)
     assert tampered != etree.tostring(etree.fromstring(xml))
-    received = CODEC.decode(CODEC.payload_type_for(case.message), tampered)
+    received: Any = CODEC.decode(CODEC.payload_type_for(case.message), tampered)
     with pytest.raises(REGIONS[region]):
         check(m, case, received.header.signature, chain, xmldsig.signable_parts(received))
 
@@ -631,7 +632,8 @@ def test_sign_refuses_keys_outside_the_profile() -> None:
 
     fragment = dataclasses.make_dataclass("F", [("id", str)])(id="x")
     with pytest.raises(PkiError):
-        xmldsig.sign([fragment], ec.generate_private_key(ec.SECP256R1()), CODEC)  # type: ignore[arg-type]
+        p256: Any = ec.generate_private_key(ec.SECP256R1())
+        xmldsig.sign([fragment], p256, CODEC)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -641,14 +643,48 @@ def test_check_signature_with_an_already_trusted_key(
     m, other = pkis(family, "good"), pkis(family, "other")
     case, signature, chain = signed(m, "SignedMeteringData")
     parts = {case.part.id: case.part}
-    xmldsig.check_signature(signature, parts, chain[0].public_key(), CODEC)  # type: ignore[arg-type]
-    wrong_key = other.certificate("contract_leaf").public_key()
+    signer_key: Any = chain[0].public_key()
+    xmldsig.check_signature(signature, parts, signer_key, CODEC)
+    wrong_key: Any = other.certificate("contract_leaf").public_key()
     with pytest.raises(BadSignature):
-        xmldsig.check_signature(signature, parts, wrong_key, CODEC)  # type: ignore[arg-type]
+        xmldsig.check_signature(signature, parts, wrong_key, CODEC)
     with pytest.raises(WrongAlgorithm):
         xmldsig.check_signature(
             signature,
             parts,
-            ec.generate_private_key(ec.SECP384R1()).public_key(),  # type: ignore[arg-type]
+            ec.generate_private_key(ec.SECP384R1()).public_key(),
             CODEC,
         )
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    family=st.sampled_from(FAMILIES),
+    position=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+    reading=st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_any_bit_flip_or_changed_reading_is_caught(
+    pkis: pki_fixtures.PkiFactory, family: pki.Algorithm, position: int, bit: int, reading: int
+) -> None:
+    m = pkis(family, "good")
+    case, signature, chain = signed(m, "SignedMeteringData")
+    flipped = copy.deepcopy(signature)
+    value = bytearray(flipped.signature_value)
+    value[position % len(value)] ^= 1 << bit
+    flipped.signature_value = bytes(value)
+    with pytest.raises(BadSignature):
+        check(m, case, flipped, chain)
+    digest_flip = copy.deepcopy(signature)
+    dv = bytearray(digest_flip.signed_info.references[0].digest_value)
+    dv[position % len(dv)] ^= 1 << bit
+    digest_flip.signed_info.references[0].digest_value = bytes(dv)
+    with pytest.raises(BadSignature):  # SignedInfo is covered by the signature
+        check(m, case, digest_flip, chain)
+    part = copy.deepcopy(case.part)
+    part.meter_info.charged_energy_reading_wh = reading
+    if reading != case.part.meter_info.charged_energy_reading_wh:
+        with pytest.raises(DigestMismatch):
+            check(m, case, signature, chain, {part.id: part})

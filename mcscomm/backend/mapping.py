@@ -100,7 +100,7 @@ def charging_needs(s: SessionSnapshot, departure_epoch: float | None) -> dict[st
     needs: dict[str, Any] = {
         "requested_energy_transfer": mode,
         "available_energy_transfer": ["DC", "DC_BPT"] if bpt else ["DC"],
-        "control_mode": CONTROL_MODE.get(s.control_mode or "", None),
+        "control_mode": CONTROL_MODE.get(s.control_mode or ""),
         "mobility_needs_mode": "EVCC",
     }
     if departure_epoch is not None:
@@ -178,9 +178,9 @@ def sampled_values(s: SessionSnapshot, context: str) -> list[dict[str, Any]]:
          "context": context, "unit_of_measure": {"unit": "Wh"}},
         {"value": round(s.discharged_wh, 1), "measurand": "Energy.Active.Export.Register",
          "context": context, "unit_of_measure": {"unit": "Wh"}},
-        {"value": round(max(p, 0.0), 1), "measurand": "Power.Active.Import",
+        {"value": round(max(p, 0.0), 1) + 0.0, "measurand": "Power.Active.Import",
          "context": context, "unit_of_measure": {"unit": "W"}},
-        {"value": round(max(-p, 0.0), 1), "measurand": "Power.Active.Export",
+        {"value": round(max(-p, 0.0), 1) + 0.0, "measurand": "Power.Active.Export",
          "context": context, "unit_of_measure": {"unit": "W"}},
         {"value": round(s.voltage_v, 1), "measurand": "Voltage",
          "context": context, "unit_of_measure": {"unit": "V"}},

@@ -22,6 +22,7 @@ Every structural problem is a :class:`ProfileMalformed` with the OCPP error code
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -303,7 +304,7 @@ def parse_schedule(raw: Mapping[str, Any], where: str) -> Schedule:
     )
     if periods[0].start_s != 0:
         raise ProfileMalformed(PROPERTY, f"{where}: the first startPeriod must be 0")
-    for a, b in zip(periods, periods[1:], strict=False):
+    for a, b in itertools.pairwise(periods):
         if not b.start_s > a.start_s:
             raise ProfileMalformed(PROPERTY, f"{where}: startPeriod values must increase")
     start_raw = key(raw, "startSchedule")
@@ -376,7 +377,9 @@ def apply_dynamic_update(profile: ChargingProfile, update: Mapping[str, Any]) ->
         "dischargeLimit": key(update, "dischargeLimit")
         if key(update, "dischargeLimit") is not None
         else (None if p0.discharge_limit_w is None else -p0.discharge_limit_w),
-        "setpoint": key(update, "setpoint") if key(update, "setpoint") is not None else p0.setpoint_w,
+        "setpoint": key(update, "setpoint")
+        if key(update, "setpoint") is not None
+        else p0.setpoint_w,
         "operationMode": p0.mode.value,
     }
     new0 = parse_period(raw, "scheduleUpdate", p0.mode)
@@ -545,9 +548,9 @@ class ProfileStore:
     def end_transaction(self, transaction_id: str | None, evse_id: int) -> None:
         """TxProfiles die with their transaction (OCPP 2.1 K01.FR.?: 'removed after tx end')."""
         for pid, p in list(self._profiles.items()):
-            if p.purpose is Purpose.TX and p.evse_id == evse_id:
-                if p.transaction_id in (None, transaction_id):
-                    del self._profiles[pid]
+            mine = p.purpose is Purpose.TX and p.evse_id == evse_id
+            if mine and p.transaction_id in (None, transaction_id):
+                del self._profiles[pid]
 
     def drop_offline_invalid(self, offline_s: float) -> list[ChargingProfile]:
         """Profiles with invalidAfterOfflineDuration whose maxOfflineDuration has run out."""
@@ -564,20 +567,19 @@ class ProfileStore:
 
     # -- evaluation ------------------------------------------------------------------------------
     def _relevant(self, evse_id: int, tx_id: str | None) -> list[ChargingProfile]:
-        out = []
-        for p in self._profiles.values():
+        def applies(p: ChargingProfile) -> bool:
             if p.purpose is Purpose.STATION_MAX:
-                out.append(p)
-            elif p.purpose is Purpose.TX_DEFAULT and p.evse_id in (0, evse_id):
-                out.append(p)
-            elif (
+                return True
+            if p.purpose is Purpose.TX_DEFAULT:
+                return p.evse_id in (0, evse_id)
+            return (
                 p.purpose is Purpose.TX
                 and p.evse_id == evse_id
                 and tx_id is not None
                 and p.transaction_id in (None, tx_id)
-            ):
-                out.append(p)
-        return out
+            )
+
+        return [p for p in self._profiles.values() if applies(p)]
 
     def target_at(
         self, t: float, evse_id: int, tx_id: str | None, tx_start: float | None

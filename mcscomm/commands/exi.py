@@ -158,7 +158,11 @@ def _decode_one(args: argparse.Namespace, item: str) -> str:
     data = _parse_hex(item)
     payload_type = args.payload_type
     # A whole V2GTP frame (01 FE, type, length): take the payload type from its header.
-    if len(data) >= 8 and data[:2] == b"\x01\xfe" and int.from_bytes(data[4:8], "big") == len(data) - 8:
+    if (
+        len(data) >= 8
+        and data[:2] == b"\x01\xfe"
+        and int.from_bytes(data[4:8], "big") == len(data) - 8
+    ):
         frame_type = int.from_bytes(data[2:4], "big")
         payload_type = payload_type or frame_type
         data = data[8:]

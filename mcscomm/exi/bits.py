@@ -13,6 +13,8 @@ from mcscomm.exi.errors import ExiLimitExceeded, ExiTruncated
 #: EXI unsigned integers are 7-bit groups; 10 groups hold 64 bits. xs:integer has no bound, so
 #: allow a little more but refuse endless continuation bits (hostile input).
 MAX_UINT_GROUPS = 20
+#: Inputs up to this size are held as one int (fast reads); larger ones are read bytewise.
+SMALL_INPUT = 4096
 
 
 class BitWriter:
@@ -54,11 +56,14 @@ class BitWriter:
 class BitReader:
     """Reads bits MSB-first from ``data``; every read past the end raises :class:`ExiTruncated`."""
 
-    __slots__ = ("_data", "_nbits", "pos")
+    __slots__ = ("_data", "_int", "_nbits", "pos")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
         self._nbits = len(data) * 8
+        # Messages (up to a few KB) are read from one big int: a shift and a mask per read.
+        # Shifting costs O(size), so large inputs read only the bytes of each field instead.
+        self._int = int.from_bytes(data, "big") if len(data) <= SMALL_INPUT else -1
         self.pos = 0
 
     @property
@@ -74,6 +79,8 @@ class BitReader:
         if end > self._nbits:
             raise ExiTruncated(f"stream ends at bit {self._nbits}, needed bit {end}")
         self.pos = end
+        if self._int >= 0:
+            return (self._int >> (self._nbits - end)) & ((1 << width) - 1)
         # Only the bytes holding the field are converted: cost O(width), not O(stream).
         last = (end + 7) >> 3
         chunk = int.from_bytes(self._data[start >> 3 : last], "big")

@@ -109,11 +109,12 @@ class BooleanType(Datatype):
 
 
 def _parse_int(text: str) -> int:
-    value = text.strip(_WS)
+    # int() accepts the XSD lexical form (optional sign, surrounding whitespace) but also "_"
+    # digit separators and non-ASCII digits, which XSD does not.
     try:
-        if not value or value.lstrip("+-") != value[1 if value[0] in "+-" else 0 :]:
+        if "_" in text or not text.isascii():
             raise ValueError
-        return int(value, 10)
+        return int(text, 10)
     except ValueError:
         raise ExiEncodeError(f"not an integer: {text!r}") from None
 

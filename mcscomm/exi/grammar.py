@@ -74,6 +74,9 @@ class Production:
     namespaces: tuple[str, ...] | None = None  # SE(uri:*) wildcards
     child: State | None = None  # SE: start state of the element's grammar (linked after build)
     tag: str = ""  # SE / AT: the qname in lxml's Clark notation
+    # SE of a simple-typed element: (CH code width, CH code, datatype, EE width, EE code), so
+    # the codec handles such children inline (they are most of a -20 message).
+    simple: tuple[int, int, Datatype, int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.qname is not None:
@@ -102,15 +105,18 @@ class State:
     productions: list[Production] = field(default_factory=list)
     width: int = 0
     se: dict[QName, int] = field(default_factory=dict)
+    se_tag: dict[str, int] = field(default_factory=dict)  # the same, keyed by Clark tag
     at: dict[QName, int] = field(default_factory=dict)
     wildcard: int | None = None
     ee: int | None = None
     ch: int | None = None
     index: int = 0
+    escape: bool = True  # code len(productions) announces a second-level event
 
     def finish(self, strict: bool) -> None:
         """Sort productions into event-code order and compute the code width."""
         n = len(self.productions)
+        self.escape = not strict
         self.width = width_for(n if strict else n + 1)
         for code, prod in enumerate(self.productions):
             if prod.kind == AT:
@@ -119,6 +125,7 @@ class State:
             elif prod.kind == SE:
                 assert prod.qname is not None
                 self.se.setdefault(prod.qname, code)
+                self.se_tag.setdefault(prod.tag, code)
             elif prod.kind == SE_ANY:
                 if self.wildcard is None:
                     self.wildcard = code
@@ -214,7 +221,9 @@ class _Builder:
             i = node.pos.index
             return False, {i}, {i}
         if op == "seq":
-            nullable, first, last = True, set(), set()
+            nullable = True
+            first: set[int] = set()
+            last: set[int] = set()
             for item in node.items:
                 n2, f2, l2 = self.analyse(item)
                 for i in last:
@@ -228,7 +237,8 @@ class _Builder:
             if not node.items:
                 # An empty choice (abstract head without members) matches nothing.
                 return False, set(), set()
-            nullable, first, last = False, set(), set()
+            nullable = False
+            first, last = set(), set()
             for item in node.items:
                 n2, f2, l2 = self.analyse(item)
                 nullable = nullable or n2
@@ -245,11 +255,11 @@ class _Builder:
                 for p in res[-1][2]:
                     self.follow[p] |= res[-1][1]
             nullable = node.lo == 0 or all(r[0] for r in res[: node.lo])
-            last = set()
+            ends: set[int] = set()
             for r in res[max(node.lo, 1) - 1 :]:
-                last |= r[2]
-            return nullable, set(res[0][1]), last
-        n, f, lst = self.analyse(node.items[0])
+                ends |= r[2]
+            return nullable, set(res[0][1]), ends
+        _nullable, f, lst = self.analyse(node.items[0])
         if op == "star":
             for i in lst:
                 self.follow[i] |= f
@@ -257,9 +267,7 @@ class _Builder:
 
 
 def _make_production(pos: _Pos) -> Production:
-    return Production(
-        pos.kind, pos.qname, None, pos.decl, pos.datatype, pos.namespaces
-    )
+    return Production(pos.kind, pos.qname, None, pos.decl, pos.datatype, pos.namespaces)
 
 
 _KIND_RANK = {AT: 0, SE: 1, SE_ANY: 2, CH: 4}
@@ -322,7 +330,12 @@ class Grammars:
         while self._pending:
             prod = self._pending.pop()
             if prod.child is None and prod.decl is not None:
-                prod.child = self._type_grammar(prod.decl.type).start
+                prod.child = start = self._type_grammar(prod.decl.type).start
+                if isinstance(prod.decl.type, SimpleType):
+                    ch = start.productions[0]
+                    after = ch.target
+                    assert ch.datatype is not None and after is not None and after.ee is not None
+                    prod.simple = (start.width, 0, ch.datatype, after.width, after.ee)
 
     def type_grammar(self, t: ComplexType | SimpleType) -> TypeGrammar:
         """The (cached) grammar of a type; SE productions are linked to their child grammars."""
@@ -431,7 +444,10 @@ class Grammars:
                 if prod.kind == SE and prod.decl is not None:
                     extra = f"  type {_type_name(prod.decl.type)}"
                 lines.append(f"    {code:>3}  {prod.label():<60} -> {dest}{extra}")
-            lines.append(f"    {len(state.productions):>3}  (escape to second-level events: refused)")
+            if state.escape:
+                lines.append(
+                    f"    {len(state.productions):>3}  (escape to second-level events: refused)"
+                )
         return "\n".join(lines)
 
     @cached_property

@@ -26,7 +26,7 @@ from mcscomm.exi.errors import (
     ExiTrailingData,
     ExiUnsupported,
 )
-from mcscomm.exi.grammar import AT, CH, EE, SE, SE_ANY, Grammars, State
+from mcscomm.exi.grammar import AT, CH, EE, SE, SE_ANY, Grammars, Production, State
 from mcscomm.exi.xsd import QName
 
 #: EXI header of the V2G profile: distinguishing bits 10, no options, format version 1.
@@ -64,11 +64,17 @@ def _describe(state: State) -> str:
 
 # -- encoding -----------------------------------------------------------------------------------
 def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int) -> None:
+    """Encode the attributes and content of ``elem`` (its SE was written by the caller)."""
     if depth > MAX_DEPTH:
         raise ExiEncodeError("element nesting too deep")
+    write = w.write
     attrib = elem.attrib
     if attrib:
-        items = sorted(((_qname(k), v) for k, v in attrib.items()), key=lambda i: (i[0][1], i[0][0]))
+        # lxml's stubs allow bytes keys/values; with str input they are always str.
+        items = sorted(
+            ((_qname(str(k)), str(v)) for k, v in attrib.items()),
+            key=lambda i: (i[0][1], i[0][0]),
+        )
         for q, value in items:
             if q[0] == XSI:
                 raise ExiEncodeError(f"xsi:{q[1]} is not supported by the V2G EXI profile")
@@ -78,18 +84,17 @@ def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int
                     f"attribute {_clark(q)} not allowed on {elem.tag} here (expected "
                     f"{_describe(state)})"
                 )
-            w.write(code, state.width)
+            write(code, state.width)
             prod = state.productions[code]
             assert prod.datatype is not None and prod.target is not None
             prod.datatype.encode(w, value)
             state = prod.target
-    children = [c for c in elem if isinstance(c.tag, str)]
     text = elem.text
-    if state.ch is not None and not children:
+    if state.ch is not None and len(elem) == 0:
         prod = state.productions[state.ch]
         typed = prod.datatype is not None and prod.datatype.name != "untyped"
         if typed or (text and text.strip()):
-            w.write(state.ch, state.width)
+            write(state.ch, state.width)
             assert prod.datatype is not None and prod.target is not None
             prod.datatype.encode(w, text or "")
             state = prod.target
@@ -97,23 +102,25 @@ def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int
         if state.ch is None:
             raise ExiEncodeError(f"text not allowed in {elem.tag}")
         state = _encode_untyped(w, state, text)
-    for child in children:
+    for child in elem:
         tag = child.tag
-        assert isinstance(tag, str)
-        q = _qname(tag)
-        code = state.se.get(q)
+        if not isinstance(tag, str):
+            continue  # comments and processing instructions are not preserved
+        code = state.se_tag.get(tag)
         if code is None:
-            if state.wildcard is not None:
-                # No built-in element grammars in the profile: wildcard content has no encoding.
-                raise ExiUnsupportedEncode(f"{tag} would need a wildcard (built-in) grammar")
-            raise ExiEncodeError(
-                f"element {tag} not allowed in {elem.tag} here (expected {_describe(state)})"
-            )
-        w.write(code, state.width)
-        prod = state.productions[code]
-        assert prod.child is not None and prod.target is not None
-        _encode_element(w, child, prod.child, depth + 1)
-        state = prod.target
+            _no_such_child(elem, tag, state)
+        write(code, state.width)  # type: ignore[arg-type]
+        prod = state.productions[code]  # type: ignore[index]
+        simple = prod.simple
+        if simple is not None and not child.attrib and len(child) == 0:
+            # Simple-typed child inline: CH, value, EE (the common case in -20 messages).
+            write(simple[1], simple[0])
+            simple[2].encode(w, child.text or "")
+            write(simple[4], simple[3])
+        else:
+            assert prod.child is not None
+            _encode_element(w, child, prod.child, depth + 1)
+        state = prod.target  # type: ignore[assignment]
         tail = child.tail
         if tail and tail.strip():
             if state.ch is None:
@@ -121,7 +128,16 @@ def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int
             state = _encode_untyped(w, state, tail)
     if state.ee is None:
         raise ExiEncodeError(f"{elem.tag} is incomplete (expected {_describe(state)})")
-    w.write(state.ee, state.width)
+    write(state.ee, state.width)
+
+
+def _no_such_child(elem: etree._Element, tag: str, state: State) -> None:
+    if state.wildcard is not None and _qname(tag) not in state.se:
+        # No built-in element grammars in the profile: wildcard content has no encoding.
+        raise ExiUnsupportedEncode(f"{tag} would need a wildcard (built-in) grammar")
+    raise ExiEncodeError(
+        f"element {tag} not allowed in {elem.tag} here (expected {_describe(state)})"
+    )
 
 
 def _encode_untyped(w: BitWriter, state: State, text: str) -> State:
@@ -183,31 +199,40 @@ def encode_fragment(grammars: Grammars, elements: Iterable[etree._Element]) -> b
 # -- decoding -----------------------------------------------------------------------------------
 def _read_code(r: BitReader, state: State) -> int:
     code = r.read(state.width)
-    n = len(state.productions)
-    if code >= n:
-        if code == n:
-            raise ExiUnsupported("second-level event (deviation from the schema) in the stream")
-        raise ExiDecodeError(f"invalid event code {code} (state has {n} events)")
+    if code >= len(state.productions):
+        _read_code_fail(code, state)
     return code
 
 
 def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int) -> None:
+    """Decode events into ``elem`` until its EE (its SE was read by the caller)."""
     if depth > MAX_DEPTH:
         raise ExiLimitExceeded("element nesting too deep")
     last: etree._Element | None = None
+    read = r.read
+    sub = etree.SubElement
     prods = state.productions
     while True:
-        code = r.read(state.width)
+        code = read(state.width)
         if code >= len(prods):
-            _read_code_fail(code, len(prods))
+            _read_code_fail(code, state)
         prod = prods[code]
         kind = prod.kind
         if kind == EE:
             return
         if kind == SE:
-            assert prod.child is not None
-            last = etree.SubElement(elem, prod.tag)
-            _decode_element(r, last, prod.child, depth + 1)
+            last = sub(elem, prod.tag)
+            simple = prod.simple
+            if simple is not None:
+                # Simple-typed child inline: CH, value, EE.
+                if read(simple[0]) != simple[1]:
+                    _simple_fail(prod)
+                last.text = simple[2].decode(r)
+                if read(simple[3]) != simple[4]:
+                    _simple_fail(prod)
+            else:
+                assert prod.child is not None
+                _decode_element(r, last, prod.child, depth + 1)
         elif kind == CH:
             assert prod.datatype is not None
             value = prod.datatype.decode(r)
@@ -224,8 +249,14 @@ def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int
         prods = state.productions
 
 
-def _read_code_fail(code: int, n: int) -> None:
-    if code == n:
+def _simple_fail(prod: Production) -> None:
+    # The only other first-level code of a simple-typed element's states is the escape.
+    raise ExiUnsupported(f"second-level event inside {prod.tag} (deviation from the schema)")
+
+
+def _read_code_fail(code: int, state: State) -> None:
+    n = len(state.productions)
+    if code == n and state.escape:
         raise ExiUnsupported("second-level event (deviation from the schema) in the stream")
     raise ExiDecodeError(f"invalid event code {code} (state has {n} events)")
 

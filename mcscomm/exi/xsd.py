@@ -283,7 +283,9 @@ class SchemaSet:
             elif tag in ("minInclusive", "minExclusive", "maxInclusive", "maxExclusive"):
                 if st.kind != "integer":
                     continue  # bounds on non-integers do not change the EXI representation
-                bound = int(value) + (1 if tag == "minExclusive" else -1 if tag == "maxExclusive" else 0)
+                bound = int(value) + (
+                    1 if tag == "minExclusive" else -1 if tag == "maxExclusive" else 0
+                )
                 if tag.startswith("min"):
                     st.min_value = bound if st.min_value is None else max(st.min_value, bound)
                 else:

@@ -109,15 +109,20 @@ class TruckController:
     def accept_evse_limits(self, evse: EvseLimitsLike) -> None:
         """Take the charger's offered limits; anything above the battery's own is refused
         (recorded in :attr:`refused`) — the truck keeps asking only for its own limits."""
-        checks = (
-            ("charge current", evse.evse_max_charge_current_a, self._max_ci),
-            ("charge power", evse.evse_max_charge_power_w, self._max_cp),
-            ("discharge current", evse.evse_max_discharge_current_a, self._max_di),
-            ("discharge power", evse.evse_max_discharge_power_w, self._max_dp),
-        )
-        self.refused = [f"EVSE {n} {o:g} above battery {m:g}" for n, o, m in checks if o > m]
+        ci, cp = evse.evse_max_charge_current_a, evse.evse_max_charge_power_w
+        di, dp = evse.evse_max_discharge_current_a, evse.evse_max_discharge_power_w
+        if ci > self._max_ci or cp > self._max_cp or di > self._max_di or dp > self._max_dp:
+            checks = (
+                ("charge current", ci, self._max_ci),
+                ("charge power", cp, self._max_cp),
+                ("discharge current", di, self._max_di),
+                ("discharge power", dp, self._max_dp),
+            )
+            self.refused = [f"EVSE {n} {o:g} above battery {m:g}" for n, o, m in checks if o > m]
+        elif self.refused:
+            self.refused = []
         self.evse = evse
-        offer = min(self._max_cp, evse.evse_max_charge_power_w)
+        offer = cp if cp < self._max_cp else self._max_cp
         if offer > self._rated_cp:
             self._rated_cp = offer
 

@@ -330,7 +330,9 @@ def load_scenario(name_or_path: str | Path, *, time_scale: float | None = None) 
     name = sc.text("name", Path(file).stem)
     desc = sc.text("description", "")
     duration = sc.num("duration_s", 1800.0, lo_open=True)
-    scale = sc.num("time_scale", 1.0, lo_open=True) if time_scale is None else time_scale
+    scale = sc.num("time_scale", 1.0, lo_open=True)
+    if time_scale is not None:
+        scale = time_scale
     sc.done()
 
     def opt(k: str, hi: float = 1.0) -> float | None:

@@ -62,9 +62,7 @@ def pair(
         )
     tc = TruckController(Battery(spec), mode=mode, start=start, v2g=charger.bidirectional)
     bidir = charger.bidirectional and spec.bidirectional
-    parties = build_parties(
-        charger, tc.cpd_limits(), bidirectional=bidir
-    )
+    parties = build_parties(charger, tc.cpd_limits(), bidirectional=bidir)
     ems = Ems(scenario, t0=start) if scenario is not None else None
     secc = SeccController(parties, charger, mode=mode, ems=ems, start=start)
     if mode is Mode.SCHEDULED:

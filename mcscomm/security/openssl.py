@@ -42,10 +42,13 @@ KEYLOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
 @cache
 def lib() -> Any:
     """The libssl/libcrypto of ``_ssl`` with typed signatures; TlsProfileUnavailable if absent."""
+    if not ssl.HAS_TLSv1_3:
+        raise TlsProfileUnavailable(f"{ssl.OPENSSL_VERSION} has no TLS 1.3")
     try:
         handle: Any = ctypes.CDLL(_ssl.__file__)
-    except (OSError, AttributeError) as exc:  # statically linked _ssl: no file to open
-        raise TlsProfileUnavailable(f"cannot open the OpenSSL used by ssl: {exc}") from None
+    except (OSError, AttributeError):
+        # _ssl built into the interpreter: OpenSSL is linked into the executable itself.
+        handle = ctypes.CDLL(None)
     vp, cp, i, lg = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_long
     signatures: dict[str, tuple[Any, list[Any]]] = {
         "SSL_CTX_set_ciphersuites": (i, [vp, cp]),

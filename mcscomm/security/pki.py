@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,8 +66,12 @@ def profile_path() -> Path:
 
 def load_profile(path: Path | None = None) -> dict[str, Any]:
     """Parse the PKI profile TOML (see ``certs/pki-profile.toml`` for the format)."""
-    with open(path or profile_path(), "rb") as fh:
-        return tomllib.load(fh)
+    path = path or profile_path()
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PkiError(f"PKI profile {path}: {exc}") from None
 
 
 def default_pki_dir(algorithm: Algorithm = "secp521r1") -> Path:
@@ -274,15 +279,50 @@ def init_pki(
     if (directory / MANIFEST).exists() and not force:
         raise PkiExists(f"{directory} already holds a PKI; use --force to replace it")
     prof = load_profile(profile)
-    defaults = prof["defaults"]
-    specs: dict[str, dict[str, Any]] = prof["cert"]
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(hours=1)
     end = start + dt.timedelta(days=days)
 
-    directory.mkdir(parents=True, exist_ok=True)
-    if force:
-        for stale in directory.glob("*.pem"):
-            stale.unlink()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    # Generate into a private staging directory, then install it in one rename when DIR is new
+    # or empty: concurrent first uses (ensure_pki from parallel processes) never see a mix of
+    # two PKIs' certificates and keys.
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent))
+    try:
+        _generate(staging, algorithm, start, end, leaf_validity, prof, profile)
+        _install(staging, directory, force)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load_manifest(directory)
+
+
+def _install(staging: Path, directory: Path, force: bool) -> None:
+    try:
+        os.rename(staging, directory)  # atomic; also replaces an empty directory
+        return
+    except OSError:
+        pass
+    if (directory / MANIFEST).exists() and not force:
+        raise PkiExists(f"{directory} already holds a PKI; use --force to replace it")
+    # DIR holds other files (or an old PKI with --force): replace file by file, manifest last.
+    names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST)
+    try:
+        for name in [*names, MANIFEST]:
+            os.replace(staging / name, directory / name)
+    except OSError as exc:
+        raise PkiError(f"cannot write the PKI into {directory}: {exc}") from None
+
+
+def _generate(
+    directory: Path,
+    algorithm: Algorithm,
+    start: dt.datetime,
+    end: dt.datetime,
+    leaf_validity: tuple[dt.datetime, dt.datetime] | None,
+    prof: Mapping[str, Any],
+    profile: Path | None,
+) -> None:
+    defaults = prof["defaults"]
+    specs: dict[str, dict[str, Any]] = prof["cert"]
     issued: dict[str, tuple[x509.Certificate, PrivateKey]] = {}
 
     def issue(name: str) -> tuple[x509.Certificate, PrivateKey]:
@@ -335,7 +375,6 @@ def init_pki(
     if missing:
         raise PkiError(f"profile {profile or profile_path()} lacks roles {sorted(missing)}")
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return load_manifest(directory)
 
 
 def ensure_pki(directory: Path | str | None = None, algorithm: Algorithm = "secp521r1") -> Manifest:
@@ -344,14 +383,12 @@ def ensure_pki(directory: Path | str | None = None, algorithm: Algorithm = "secp
     An existing PKI of the other algorithm family is an error, not silently replaced.
     """
     directory = Path(directory) if directory is not None else default_pki_dir(algorithm)
-    if (directory / MANIFEST).exists():
-        manifest = load_manifest(directory)
-        if manifest.algorithm != algorithm:
-            raise PkiError(f"{directory} holds a {manifest.algorithm} PKI, not {algorithm}")
-        return manifest
-    return init_pki(directory, algorithm)
-
-
-def remove_pki(directory: Path) -> None:
-    """Delete a PKI directory created by :func:`init_pki` (used by tests and ``--force``)."""
-    shutil.rmtree(directory, ignore_errors=True)
+    if not (directory / MANIFEST).exists():
+        try:
+            return init_pki(directory, algorithm)
+        except PkiExists:
+            pass  # another process created it first: use theirs
+    manifest = load_manifest(directory)
+    if manifest.algorithm != algorithm:
+        raise PkiError(f"{directory} holds a {manifest.algorithm} PKI, not {algorithm}")
+    return manifest

@@ -119,7 +119,8 @@ class EvccFaults:
     * ``wrong_challenge``: answer PnC with a different GenChallenge.
     * ``request_delay_s``: wait this long before every request (beyond the pacing timer).
     * ``stop_answering_after``: stop sending after this many requests (simulates a dead truck).
-    * ``exceed_charge_parameters``: declare limits beyond the MCS envelope in ChargeParameterDiscovery.
+    * ``wrong_charge_parameters``: send the other ChargeParameterDiscovery variant (DC for a
+      BPT service, BPT for a DC one).
     * ``select_parameter_set``: force this ParameterSetID in ServiceSelection.
     * ``select_service``: force this ServiceID in ServiceDetail/ServiceSelection.
     """
@@ -130,7 +131,7 @@ class EvccFaults:
     wrong_challenge: bool = False
     request_delay_s: float = 0.0
     stop_answering_after: int | None = None
-    exceed_charge_parameters: bool = False
+    wrong_charge_parameters: bool = False
     select_parameter_set: int | None = None
     select_service: int | None = None
 

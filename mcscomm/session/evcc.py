@@ -463,15 +463,6 @@ class EvccSession:
 
     def _build_charge_parameter_discovery(self, now: float) -> DC_ChargeParameterDiscoveryReq:
         lim = self.power.cpd_limits()
-        if self.config.faults.exceed_charge_parameters:
-            k = 2.0
-            from dataclasses import replace
-
-            lim = replace(
-                lim,
-                max_charge_current_a=MCS_ENVELOPE.max_charge_current_a * k,
-                max_voltage_v=MCS_ENVELOPE.max_voltage_v * k,
-            )
         base: dict[str, Any] = dict(
             ev_maximum_charge_power=rn_down(lim.max_charge_power_w),
             ev_minimum_charge_power=rn(lim.min_charge_power_w),
@@ -482,7 +473,10 @@ class EvccSession:
             target_soc=round(self.power.target_soc_percent),
         )
         mode: DC_CPDReqEnergyTransferMode
-        if is_bidirectional(self.ctx.service):
+        bpt = is_bidirectional(self.ctx.service)
+        if self.config.faults.wrong_charge_parameters:
+            bpt = not bpt  # planted defect: the variant that does not fit the service
+        if bpt:
             neg = self._negative
             mode = BPT_DC_CPDReqEnergyTransferMode(
                 **base,
@@ -596,19 +590,19 @@ class EvccSession:
             common = dict(
                 ev_target_current=rn_down(wire_i),
                 ev_target_voltage=rn_down(value_or(req.target_voltage_v, v)),
-                ev_maximum_charge_power=rn_down(finite(req.max_charge_power_w)),
-                ev_maximum_charge_current=rn_down(finite(req.max_charge_current_a)),
-                ev_maximum_voltage=rn_down(finite(req.max_voltage_v)),
+                ev_maximum_charge_power=rn_down(finite(req.max_charge_power_w, _P_MAX)),
+                ev_maximum_charge_current=rn_down(finite(req.max_charge_current_a, _I_MAX)),
+                ev_maximum_voltage=rn_down(finite(req.max_voltage_v, _V_MAX)),
                 ev_minimum_voltage=rn(req.min_voltage_v),
             )
             if bpt:
                 mode = BPT_Scheduled_DC_CLReqControlMode(
                     **common,
                     ev_maximum_discharge_power=discharge_out(
-                        finite(req.max_discharge_power_w), neg
+                        finite(req.max_discharge_power_w, _P_MAX), neg
                     ),
                     ev_maximum_discharge_current=discharge_out(
-                        finite(req.max_discharge_current_a), neg
+                        finite(req.max_discharge_current_a, _I_MAX), neg
                     ),
                 )
             else:
@@ -619,21 +613,21 @@ class EvccSession:
                 ev_target_energy_request=rn(max(0.0, value_or(req.target_energy_wh))),
                 ev_maximum_energy_request=rn(max(0.0, value_or(req.max_energy_wh))),
                 ev_minimum_energy_request=rn(value_or(req.min_energy_wh)),
-                ev_maximum_charge_power=rn_down(finite(req.max_charge_power_w)),
+                ev_maximum_charge_power=rn_down(finite(req.max_charge_power_w, _P_MAX)),
                 ev_minimum_charge_power=rn(req.min_charge_power_w),
-                ev_maximum_charge_current=rn_down(finite(req.max_charge_current_a)),
-                ev_maximum_voltage=rn_down(finite(req.max_voltage_v)),
+                ev_maximum_charge_current=rn_down(finite(req.max_charge_current_a, _I_MAX)),
+                ev_maximum_voltage=rn_down(finite(req.max_voltage_v, _V_MAX)),
                 ev_minimum_voltage=rn(req.min_voltage_v),
             )
             if bpt:
                 mode = BPT_Dynamic_DC_CLReqControlMode(
                     **common,
                     ev_maximum_discharge_power=discharge_out(
-                        finite(req.max_discharge_power_w), neg
+                        finite(req.max_discharge_power_w, _P_MAX), neg
                     ),
                     ev_minimum_discharge_power=discharge_out(req.min_discharge_power_w, neg),
                     ev_maximum_discharge_current=discharge_out(
-                        finite(req.max_discharge_current_a), neg
+                        finite(req.max_discharge_current_a, _I_MAX), neg
                     ),
                     ev_maximum_v2x_energy_request=rn(value_or(req.max_v2x_energy_wh)),
                     ev_minimum_v2x_energy_request=rn(value_or(req.min_v2x_energy_wh)),
@@ -976,9 +970,14 @@ def value_or(x: float, default: float = 0.0) -> float:
     return x if math.isfinite(x) else default
 
 
-def finite(x: float) -> float:
-    """A limit for the wire: ``inf`` (no limit) becomes the MCS envelope's largest value."""
-    return x if math.isfinite(x) else MCS_ENVELOPE.max_charge_power_w
+_P_MAX = MCS_ENVELOPE.max_charge_power_w
+_I_MAX = MCS_ENVELOPE.max_charge_current_a
+_V_MAX = MCS_ENVELOPE.max_voltage_v
+
+
+def finite(x: float, cap: float) -> float:
+    """A limit for the wire: ``inf`` (no limit) becomes ``cap`` (the MCS envelope's value)."""
+    return x if math.isfinite(x) else cap
 
 
 def _opt(r: Any, default: float) -> float:

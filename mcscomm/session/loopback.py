@@ -108,6 +108,7 @@ def default_configs(
     truck: str = "mcs_7pack",
     scenario: str | None = "depot_peak_shaving",
     pki: object | None = None,
+    time_scale: float | None = None,
 ) -> tuple[SeccConfig, EvccConfig]:
     """The `mcscomm session` defaults: 1 MW bidirectional MCS charger, 7-pack truck, depot
     peak-shaving backend (its SoC/departure overrides applied to the truck), MCS_BPT, Dynamic,
@@ -115,7 +116,7 @@ def default_configs(
     from mcscomm.messages.enums import AuthorizationType
     from mcscomm.power.profiles import load_charger, load_scenario, load_truck
 
-    sc = load_scenario(scenario) if scenario is not None else None
+    sc = load_scenario(scenario, time_scale=time_scale) if scenario is not None else None
     secc = SeccConfig(charger=load_charger(charger), scenario=sc, pki=pki)
     evcc = EvccConfig(
         truck=load_truck(truck),
@@ -123,7 +124,9 @@ def default_configs(
         pki=pki,
         initial_soc=sc.initial_soc if sc is not None else None,
         target_soc=sc.target_soc if sc is not None else None,
-        departure_s=sc.departure_s if sc is not None else None,
+        departure_s=sc.departure_s * sc.time_scale
+        if sc is not None and sc.departure_s is not None
+        else None,
     )
     return secc, evcc
 

@@ -603,8 +603,11 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
         outcome = "start"
     elif progress is ChargeProgress.STOP:
         ctx.power.stop(ctx.now)
+        ctx.pending_notification = None  # the EV acted on Pause/Terminate/renegotiation
         outcome = "stop"
     elif progress is ChargeProgress.SCHEDULE_RENEGOTIATION:
+        if ctx.pending_notification is EvseNotification.SCHEDULE_RENEGOTIATION:
+            ctx.pending_notification = None
         outcome = "renegotiate"
     else:
         raise errors.InvalidRequest("ChargeProgress=Standby is not supported")
