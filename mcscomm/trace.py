@@ -162,9 +162,10 @@ class _Integrator:
 class SessionRecorder:
     """Turns endpoint lifecycle and session events into trace records, log lines and a summary.
 
-    ``message_side``: which side's MessageSent/MessageReceived events become trace messages. In an
-    in-process pair both ends see every message; recording one side avoids duplicates. ``None``
-    records every side. ``human``: a sink for the human log (one line per message, power sample and
+    ``primary_side``: whose MessageSent/MessageReceived and PowerSample events are recorded. In an
+    in-process pair both ends see every message and both report power; recording one side avoids
+    duplicates (the pair uses the SECC, the side that commands the power). ``None`` records every
+    side. ``human``: a sink for the human log (one line per message, power sample and
     notable event); ``None`` disables it. ``origin``: clock time that becomes ``t = 0``.
     """
 
@@ -174,13 +175,13 @@ class SessionRecorder:
         writer: TraceWriter | None = None,
         human: Callable[[str], None] | None = None,
         origin: float = 0.0,
-        message_side: str | None = None,
+        primary_side: str | None = None,
         label: str | None = None,
     ) -> None:
         self.writer = writer
         self.human = human
         self.origin = origin
-        self.message_side = message_side
+        self.primary_side = primary_side
         self.label = label
         self.summary = Summary()
         self._energy = _Integrator()
@@ -194,17 +195,18 @@ class SessionRecorder:
         t = self._t(now)
         self._emit({"t": t, "kind": "event", "event": name, **details})
         if self.human is not None and name != "closed":
-            self.human(f"{t:9.3f} s  event  {name}  {_kv(details)}")
+            self._say(f"{t:9.3f} s  event  {name}  {_kv(details)}")
 
     def event(self, event: object, side: str) -> None:
         """A session event from ``next_event()`` (``mcscomm.session.events``)."""
         name = type(event).__name__
         t = self._t(float(getattr(event, "t", self._last_t + self.origin)))
         if name in ("MessageSent", "MessageReceived"):
-            if self.message_side is None or side == self.message_side:
+            if self.primary_side is None or side == self.primary_side:
                 self._message(t, event)
         elif name == "PowerSample":
-            self._power(t, event)
+            if self.primary_side is None or side == self.primary_side:
+                self._power(t, event)
         elif name == "SessionSummary":
             self._session_summary = Summary(
                 energy_charged_wh=float(getattr(event, "energy_charged_wh", 0.0)),
@@ -241,7 +243,7 @@ class SessionRecorder:
         record = {"t": self._last_t, "kind": "summary", **dataclasses.asdict(summary)}
         self._emit(record)
         if self.human is not None:
-            self.human(summary.line())
+            self._say(summary.line())
         if self.writer is not None:
             self.writer.flush()
         return summary
@@ -258,7 +260,20 @@ class SessionRecorder:
         if self.label is not None:
             record["session"] = self.label
         if self.writer is not None:
-            self.writer.write(record)
+            try:
+                self.writer.write(record)
+            except (OSError, ValueError) as exc:
+                # A full disk or a closed file must not break the session being traced.
+                _log.error("trace writing failed, trace disabled: %s", exc)
+                self.writer = None
+
+    def _say(self, line: str) -> None:
+        if self.human is not None:
+            try:
+                self.human(line)
+            except (OSError, ValueError) as exc:  # e.g. stdout piped into `head`
+                _log.debug("human log disabled: %s", exc)
+                self.human = None
 
     def _message(self, t: float, event: object) -> None:
         document = bytes(getattr(event, "document", b""))
@@ -277,7 +292,7 @@ class SessionRecorder:
         self._emit(record)
         if self.human is not None:
             keys = _key_values(document) if is_xml else ""
-            self.human(f"{t:9.3f} s  {record['dir']}  {record['message']:<32} {keys}".rstrip())
+            self._say(f"{t:9.3f} s  {record['dir']}  {record['message']:<32} {keys}".rstrip())
 
     def _power(self, t: float, event: object) -> None:
         power = float(getattr(event, "power_w", 0.0))
@@ -306,7 +321,7 @@ class SessionRecorder:
         if self.human is not None:
             soc_text = "" if soc is None else f"  SoC {float(soc):5.1f} %"
             bind = record["binding_limit"] or "-"
-            self.human(
+            self._say(
                 f"{t:9.3f} s  power       {record['voltage_v']:7.1f} V {record['current_a']:8.1f} A"
                 f" {power / 1000:+9.1f} kW{soc_text}  limit: {bind}"
             )
@@ -320,7 +335,7 @@ class SessionRecorder:
         record = {"t": t, "kind": "event", "event": _snake(name), "side": side, **details}
         self._emit(record)
         if self.human is not None and name not in _QUIET_EVENTS:
-            self.human(f"{t:9.3f} s  {side:<10}  {_snake(name)}  {_kv(details)}".rstrip())
+            self._say(f"{t:9.3f} s  {side:<10}  {_snake(name)}  {_kv(details)}".rstrip())
 
 
 #: Session events that go to the trace but would only clutter the human log.

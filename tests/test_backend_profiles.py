@@ -76,21 +76,34 @@ def test_v2x_period_fields_are_parsed_with_signs() -> None:
     p = parse(
         profile(
             periods=[
-                period(limit=500_000.0, discharge_limit=-400_000.0, setpoint=-300_000.0,
-                       operation_mode="CentralSetpoint"),
+                period(
+                    limit=500_000.0,
+                    discharge_limit=-400_000.0,
+                    setpoint=-300_000.0,
+                    operation_mode="CentralSetpoint",
+                ),
             ]
         )
-    )  # fmt: skip
+    )
     per = p.schedule.periods[0]
     assert (per.limit_w, per.discharge_limit_w, per.setpoint_w) == (500e3, 400e3, -300e3)
     assert per.mode is OperationMode.CENTRAL_SETPOINT
     # camelCase keys (as a CSMS sends them) parse the same
     raw = {
-        "id": 2, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+        "id": 2,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
         "chargingProfileKind": "Dynamic",
-        "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [
-            {"startPeriod": 0, "setpoint": 1000.0, "operationMode": "CentralSetpoint"}]}],
-    }  # fmt: skip
+        "chargingSchedule": [
+            {
+                "id": 1,
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "setpoint": 1000.0, "operationMode": "CentralSetpoint"}
+                ],
+            }
+        ],
+    }
     assert parse(raw).schedule.periods[0].setpoint_w == 1000.0
 
 
@@ -126,22 +139,31 @@ def test_malformed_profile_level_rules() -> None:
 
 
 CAPS = EvseCaps(
-    can_discharge=True, max_charge_w=750e3, max_discharge_w=500e3, min_charge_w=10e3,
+    can_discharge=True,
+    max_charge_w=750e3,
+    max_discharge_w=500e3,
+    min_charge_w=10e3,
     transaction_id="tx1",
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize(
     ("raw", "caps", "reason"),
     [
-        (profile(periods=[period(setpoint=-100e3)]), EvseCaps(can_discharge=False,
-         transaction_id="tx1"), "V2XNotSupported"),  # fmt: skip
+        (
+            profile(periods=[period(setpoint=-100e3)]),
+            EvseCaps(can_discharge=False, transaction_id="tx1"),
+            "V2XNotSupported",
+        ),
         (profile(periods=[period(setpoint=900e3)]), CAPS, "SetpointOutOfRange"),
         (profile(periods=[period(setpoint=-600e3)]), CAPS, "SetpointOutOfRange"),
         (profile(periods=[period(setpoint=5e3)]), CAPS, "SetpointBelowMinimum"),
         (profile(unit="A"), CAPS, "UnsupportedRateUnit"),
-        (profile(periods=[period(limit=1.0, operation_mode="LocalFrequency")]), CAPS,
-         "UnsupportedOpMode"),  # fmt: skip
+        (
+            profile(periods=[period(limit=1.0, operation_mode="LocalFrequency")]),
+            CAPS,
+            "UnsupportedOpMode",
+        ),
         (profile(), EvseCaps(), "NoTransaction"),
         (profile(transaction_id="other"), CAPS, "TxNotFound"),
         (profile(purpose="ChargingStationExternalConstraints"), CAPS, "UnsupportedPurpose"),
@@ -164,15 +186,25 @@ def test_honourable_profile_passes() -> None:
 
 def test_stacking_and_composite() -> None:
     store = ProfileStore()
-    store.install(parse(profile(1, purpose="ChargingStationMaxProfile", periods=[period(
-        limit=400e3, discharge_limit=-300e3)]), evse=0))  # fmt: skip
-    store.install(parse(profile(2, purpose="TxDefaultProfile", periods=[period(limit=100e3)]),
-                        evse=0))  # fmt: skip
+    store.install(
+        parse(
+            profile(
+                1,
+                purpose="ChargingStationMaxProfile",
+                periods=[period(limit=400e3, discharge_limit=-300e3)],
+            ),
+            evse=0,
+        )
+    )
+    store.install(
+        parse(profile(2, purpose="TxDefaultProfile", periods=[period(limit=100e3)]), evse=0)
+    )
     t = store.target_at(T0, 1, None, None)
     assert t is not None and t.limit_w == 100e3 and t.sources == (2, 1)
     # a TxProfile overrides the default; the station max still caps its setpoint
-    store.install(parse(profile(3, periods=[period(setpoint=600e3, operation_mode=
-        "CentralSetpoint")])))  # fmt: skip
+    store.install(
+        parse(profile(3, periods=[period(setpoint=600e3, operation_mode="CentralSetpoint")]))
+    )
     t = store.target_at(T0, 1, "tx1", T0)
     assert t is not None and t.setpoint_w == 400e3 and t.limit_w == 400e3
     # higher stack level wins within a purpose; same level + purpose replaces
@@ -193,30 +225,55 @@ def test_stacking_and_composite() -> None:
 
 def test_absolute_relative_recurring_timing() -> None:
     store = ProfileStore()
-    store.install(parse(profile(1, start=format_time(T0 + 100), periods=[
-        period(0, limit=10.0), period(60, limit=20.0)], valid_to=format_time(T0 + 1000))))  # fmt: skip
+    store.install(
+        parse(
+            profile(
+                1,
+                start=format_time(T0 + 100),
+                periods=[period(0, limit=10.0), period(60, limit=20.0)],
+                valid_to=format_time(T0 + 1000),
+            )
+        )
+    )
     assert store.target_at(T0 + 50, 1, "tx", T0) is None  # not started
     assert store.target_at(T0 + 100, 1, "tx", T0).limit_w == 10.0  # type: ignore[union-attr]
     assert store.target_at(T0 + 170, 1, "tx", T0).limit_w == 20.0  # type: ignore[union-attr]
     assert store.target_at(T0 + 1000, 1, "tx", T0) is None  # validTo
     segs = store.segments(T0, 2000, 1, "tx", T0)
-    assert [(s.start - T0, s.end - T0) for s in segs] == [(0, 100), (100, 160), (160, 1000),
-                                                          (1000, 2000)]  # fmt: skip
+    assert [(s.start - T0, s.end - T0) for s in segs] == [
+        (0, 100),
+        (100, 160),
+        (160, 1000),
+        (1000, 2000),
+    ]
     rel = ProfileStore()
-    rel.install(parse(profile(2, kind="Relative", periods=[period(0, limit=5.0),
-                                                           period(30, limit=6.0)])))  # fmt: skip
+    rel.install(
+        parse(profile(2, kind="Relative", periods=[period(0, limit=5.0), period(30, limit=6.0)]))
+    )
     assert rel.target_at(T0 + 40, 1, "tx", T0 + 20).limit_w == 5.0  # type: ignore[union-attr]
     assert rel.target_at(T0 + 50, 1, "tx", T0 + 20).limit_w == 6.0  # type: ignore[union-attr]
     rec = ProfileStore()
-    rec.install(parse(profile(3, kind="Recurring", recurrency_kind="Daily", start=format_time(T0),
-                              periods=[period(0, limit=1.0), period(3600, limit=2.0)])))  # fmt: skip
+    rec.install(
+        parse(
+            profile(
+                3,
+                kind="Recurring",
+                recurrency_kind="Daily",
+                start=format_time(T0),
+                periods=[period(0, limit=1.0), period(3600, limit=2.0)],
+            )
+        )
+    )
     assert rec.target_at(T0 + 86_400 * 3 + 10, 1, "tx", T0).limit_w == 1.0  # type: ignore[union-attr]
     assert rec.target_at(T0 + 86_400 * 3 + 4000, 1, "tx", T0).limit_w == 2.0  # type: ignore[union-attr]
 
 
 def test_dynamic_update_replaces_values_and_keeps_checks() -> None:
-    p = parse(profile(kind="Dynamic", periods=[period(limit=500e3, discharge_limit=-500e3,
-                                                      setpoint=100e3)]))  # fmt: skip
+    p = parse(
+        profile(
+            kind="Dynamic", periods=[period(limit=500e3, discharge_limit=-500e3, setpoint=100e3)]
+        )
+    )
     q = apply_dynamic_update(p, {"setpoint": -250e3})
     per = q.schedule.periods[0]
     assert (per.setpoint_w, per.limit_w, per.discharge_limit_w) == (-250e3, 500e3, 500e3)
@@ -243,8 +300,15 @@ def test_mapping_by_operation_mode() -> None:
 
 def test_plan_from_segments_is_relative_to_now() -> None:
     store = ProfileStore()
-    store.install(parse(profile(1, start=format_time(T0 - 50), periods=[
-        period(0, setpoint=10e3), period(100, setpoint=20e3)])))  # fmt: skip
+    store.install(
+        parse(
+            profile(
+                1,
+                start=format_time(T0 - 50),
+                periods=[period(0, setpoint=10e3), period(100, setpoint=20e3)],
+            )
+        )
+    )
     plan = mapping.plan_from_segments(store.segments(T0, 3600, 1, "tx", T0), T0)
     assert [(s.at_s, s.setpoint_w) for s in plan.steps] == [(0.0, 10e3), (50.0, 20e3)]
 
@@ -262,10 +326,31 @@ def test_composite_setpoint_never_outside_any_limit(
     """Whatever a valid TxProfile says, the composite setpoint stays within every level's limits."""
     sp = min(max(sp, -dis), limit)
     store = ProfileStore()
-    store.install(parse(profile(1, purpose="ChargingStationMaxProfile", periods=[period(
-        limit=max_limit, discharge_limit=-max_limit)]), evse=0))  # fmt: skip
-    store.install(parse(profile(2, periods=[period(limit=limit, discharge_limit=-dis, setpoint=sp,
-                                                   operation_mode="CentralSetpoint")])))  # fmt: skip
+    store.install(
+        parse(
+            profile(
+                1,
+                purpose="ChargingStationMaxProfile",
+                periods=[period(limit=max_limit, discharge_limit=-max_limit)],
+            ),
+            evse=0,
+        )
+    )
+    store.install(
+        parse(
+            profile(
+                2,
+                periods=[
+                    period(
+                        limit=limit,
+                        discharge_limit=-dis,
+                        setpoint=sp,
+                        operation_mode="CentralSetpoint",
+                    )
+                ],
+            )
+        )
+    )
     t = store.target_at(T0, 1, "tx", T0)
     assert t is not None and t.setpoint_w is not None
     assert t.setpoint_w <= min(limit, max_limit) + 1e-6
@@ -276,11 +361,25 @@ def test_composite_setpoint_never_outside_any_limit(
 
 
 def test_charging_needs_from_a_bpt_session() -> None:
-    ev = PartyLimits("truck", max_voltage_v=870, min_voltage_v=580, max_charge_current_a=1000,
-                     max_charge_power_w=750e3, max_discharge_current_a=1000,
-                     max_discharge_power_w=700e3)  # fmt: skip
-    s = SessionSnapshot(t=0.0, service="MCS_BPT", control_mode="Dynamic", ev_limits=ev, soc=41.6,
-                        target_soc=80, target_energy_wh=280e3, min_v2x_energy_wh=-80e3)  # fmt: skip
+    ev = PartyLimits(
+        "truck",
+        max_voltage_v=870,
+        min_voltage_v=580,
+        max_charge_current_a=1000,
+        max_charge_power_w=750e3,
+        max_discharge_current_a=1000,
+        max_discharge_power_w=700e3,
+    )
+    s = SessionSnapshot(
+        t=0.0,
+        service="MCS_BPT",
+        control_mode="Dynamic",
+        ev_limits=ev,
+        soc=41.6,
+        target_soc=80,
+        target_energy_wh=280e3,
+        min_v2x_energy_wh=-80e3,
+    )
     n = mapping.charging_needs(s, T0 + 3600)
     assert n["requested_energy_transfer"] == "DC_BPT"  # MCS_BPT has no OCPP value
     assert n["control_mode"] == "DynamicControl"
@@ -294,8 +393,9 @@ def test_charging_needs_from_a_bpt_session() -> None:
 
 
 def test_meter_values_have_both_directions() -> None:
-    s = SessionSnapshot(t=0, power_w=-200e3, charged_wh=10.0, discharged_wh=20.0, soc=50.0,
-                        voltage_v=700.0)  # fmt: skip
+    s = SessionSnapshot(
+        t=0, power_w=-200e3, charged_wh=10.0, discharged_wh=20.0, soc=50.0, voltage_v=700.0
+    )
     vals = {v["measurand"]: v["value"] for v in mapping.sampled_values(s, "Sample.Periodic")}
     assert vals["Power.Active.Export"] == 200e3 and vals["Power.Active.Import"] == 0.0
     assert vals["Energy.Active.Export.Register"] == 20.0 and vals["SoC"] == 50.0
@@ -326,3 +426,18 @@ def test_queue_bound_drops_meter_samples_not_boundaries() -> None:
     q.push("a", "Ended", {}, 3)
     kinds = [e.event_type for e in q.pending()]
     assert kinds == ["Started", "Updated", "Ended"] and q.dropped == 1
+
+
+def test_offline_invalid_profiles_are_dropped_after_max_offline_duration() -> None:
+    store = ProfileStore()
+    store.install(parse(profile(1, max_offline_duration=60, invalid_after_offline_duration=True)))
+    store.install(parse(profile(2, level=1, max_offline_duration=60)))
+    assert store.drop_offline_invalid(30.0) == []
+    assert [p.id for p in store.drop_offline_invalid(61.0)] == [1]
+    assert store.get(2) is not None  # without invalidAfterOfflineDuration it stays
+
+
+def test_ev_schedule_from_a_power_profile() -> None:
+    sched = mapping.ev_schedule(((60.0, 100e3), (30.0, -50e3)))
+    assert sched["duration"] == 90 and sched["charging_rate_unit"] == "W"
+    assert sched["charging_schedule_period"][1]["discharge_limit"] == -50e3

@@ -537,3 +537,39 @@ def test_mcs_service_ids_are_plain_integers() -> None:
     data = codec.encode_element(etree.fromstring(xml), 0x8002)
     message: Any = codec.decode(0x8002, data)
     assert codec.encode(message) == data
+
+
+@pytest.mark.parametrize("curve", ["secp521r1", "ed448"])
+def test_xmldsig_signs_and_verifies_over_canonical_exi(curve: str) -> None:
+    """The security layer's sign() with the EXI codec as canonicalizer, through the wire."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448
+
+    from mcscomm.security import pki, xmldsig
+
+    key = (
+        ec.generate_private_key(ec.SECP521R1())
+        if curve == "secp521r1"
+        else ed448.Ed448PrivateKey.generate()
+    )
+    codec = ExiCodec()
+    unsigned: Any = codec.decode(
+        0x8002, codec.encode_element(etree.fromstring(signed_pnc_authorization_req_xml()), 0x8002)
+    )
+    mode = unsigned.authorization_mode
+    signature = xmldsig.sign([mode], key, codec)
+    assert signature.signed_info.canonicalization_method == C14N_EXI
+    assert signature.signed_info.references[0].transforms == [C14N_EXI]
+    unsigned.header.signature = signature
+    wire = codec.encode(unsigned)
+    received: Any = codec.decode(0x8002, wire)
+    got = received.header.signature
+    # the SignatureValue covers the EXI fragment of SignedInfo as received
+    xmldsig.verify_signature_value(
+        codec.canonicalize(got.signed_info), got.signature_value, key.public_key()
+    )
+    # the digest covers the EXI fragment of the signed element as received
+    algorithm = pki.algorithm_of(key)
+    assert xmldsig.digest(codec.canonicalize(received.authorization_mode), algorithm) == (
+        got.signed_info.references[0].digest_value
+    )
+    assert xmldsig.signable_parts(received) == {"id1": received.authorization_mode}

@@ -302,6 +302,10 @@ def test_fragment_grammars_match_libcbv2g_event_numbers() -> None:
     assert names.index("PnC_AReqAuthorizationMode") == 151
     assert names.index("SignedInfo") == 230
     assert names.index("SignedInstallationData") == 231
+    # DC fragment coder (encode_iso20_dc_exiFragment): 8 bits, SignedInfo 129, ED 150.
+    dc = grammars("DC").fragment
+    dc_names = [p.qname[1] if p.qname else None for p in dc.productions]
+    assert dc.width == 8 and dc.ee == 150 and dc_names.index("SignedInfo") == 129
     ds = grammars("xmldsig").fragment
     assert ds.width == 6 and ds.ee == 46
     assert [p.qname[1] if p.qname else None for p in ds.productions].index("SignedInfo") == 32
@@ -313,3 +317,17 @@ def test_describe_is_readable() -> None:
     assert "SE({urn:iso:std:iso:15118:-20:CommonTypes}Header)" in text
     with pytest.raises(KeyError):
         grammars("DC").describe("NoSuchThing")
+
+
+def test_endless_character_events_are_bounded(tiny: Grammars) -> None:
+    from mcscomm.exi.errors import ExiLimitExceeded
+
+    w = BitWriter()
+    w.write(0x80, 8)
+    w.write(1, 3)  # SE(Note)
+    for _ in range(300):
+        w.write(3, 3)  # CH[untyped] of {SE(Em), SE(*), EE, CH}: loops on the same state
+        StringType().encode(w, "a")
+    w.write(2, 3)  # EE
+    with pytest.raises(ExiLimitExceeded, match="character events"):
+        decode_document(tiny, w.getvalue())

@@ -288,3 +288,109 @@ def test_generated_charge_loop_requests_round_trip(
     # and the message level agrees (validated, typed)
     message = ExiCodec().decode(0x8004, data)
     assert ExiCodec().encode(message) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64))
+def test_fuzz_target_never_lets_anything_else_escape(data: bytes) -> None:
+    from mcscomm.exi.fuzz import fuzz_one
+
+    assert fuzz_one(data) in (True, False)
+
+
+@needs_vectors
+def test_fuzz_target_accepts_the_vectors() -> None:
+    from mcscomm.exi.fuzz import PAYLOAD_TYPES, fuzz_one
+
+    for vector in VECTORS:
+        selector = PAYLOAD_TYPES.index(vector["v2gtp_payload_type"])
+        assert fuzz_one(bytes([selector]) + bytes.fromhex(vector["exi_hex"]))
+
+
+# -- string-table hits from non-profile peers (opt-in) ----------------------------------------
+def _session_stop_with_strings(second: str | None) -> bytes:
+    """SessionStopReq with EVTerminationCode "abc" and an EVTerminationExplanation that is a
+    literal "abc" (second=None) or a global value hit (second="global")."""
+    w = BitWriter()
+    w.write(0x80, 8)
+    w.write(_doc_code("CommonMessages", "SessionStopReq"), 6)
+    w.write(0, 3)  # SE(Header), SE(SessionID), CH
+    w.write_uint(8)
+    w.write_bytes(bytes(8))
+    w.write(0, 3)  # EE, SE(TimeStamp), CH
+    w.write_uint(1)
+    w.write(0, 1)  # EE
+    w.write(1, 2)  # EE of Header
+    w.write(0, 1)  # SE(ChargingSession)
+    w.write(0, 1)  # CH
+    w.write(1, 2)  # Terminate = #1 of 3
+    w.write(0, 1)  # EE
+    w.write(0, 2)  # {SE(EVTerminationCode), SE(EVTerminationExplanation), EE}: code
+    w.write(0, 1)  # CH
+    w.write_uint(3 + 2)
+    w.write_bytes(b"abc")
+    w.write(0, 1)  # EE
+    w.write(0, 2)  # {SE(EVTerminationExplanation), EE}: explanation
+    w.write(0, 1)  # CH
+    if second is None:
+        w.write_uint(3 + 2)
+        w.write_bytes(b"abc")
+    else:
+        w.write_uint(1)  # global value hit; the global table holds 1 value -> 0-bit index
+    w.write(0, 1)  # EE
+    w.write(0, 1)  # EE of SessionStopReq
+    return w.getvalue()
+
+
+def test_value_hits_are_refused_by_default_and_decoded_on_request() -> None:
+    g = grammars("CommonMessages")
+    literal = _session_stop_with_strings(None)
+    hit = _session_stop_with_strings("global")
+    assert decode_document(g, literal) is not None
+    with pytest.raises(ExiUnsupported, match="string table"):
+        decode_document(g, hit)
+    a = decode_document(g, literal, value_hits=True)
+    b = decode_document(g, hit, value_hits=True)
+    assert etree.tostring(a) == etree.tostring(b)
+    cm = "{urn:iso:std:iso:15118:-20:CommonMessages}"
+    assert b.findtext(f"{cm}EVTerminationExplanation") == "abc"
+    # our encoder always writes literals, which every decoder accepts
+    assert encode_document(g, b) == literal
+    assert ExiCodec(value_hits=True).decode(0x8002, hit) == ExiCodec().decode(0x8002, literal)
+
+
+def test_local_value_hit_and_bad_hits(tmp_path: Path) -> None:
+    from mcscomm.exi.grammar import Grammars
+    from mcscomm.exi.xsd import SchemaSet
+
+    xsd = tmp_path / "s.xsd"
+    xsd.write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:s" '
+        'elementFormDefault="qualified"><xs:element name="R"><xs:complexType><xs:sequence>'
+        '<xs:element name="E" type="xs:string" maxOccurs="unbounded"/>'
+        "</xs:sequence></xs:complexType></xs:element></xs:schema>"
+    )
+    g = Grammars(SchemaSet(xsd))
+
+    def stream(*values: str | tuple[int, int]) -> bytes:
+        w = BitWriter()
+        w.write(0x80, 8)
+        w.write(0, 1)  # SE(R): 1 global + SE(*) -> 1 bit
+        for i, value in enumerate(values):
+            w.write(0, 1 if i == 0 else 2)  # SE(E) (then {SE(E), EE})
+            w.write(0, 1)  # CH
+            if isinstance(value, str):
+                w.write_uint(len(value) + 2)
+                w.write_bytes(value.encode())
+            else:
+                kind, index = value
+                w.write_uint(kind)
+                w.write(index, 1)  # both tables hold 2 values here -> 1 bit
+            w.write(0, 1)  # EE of E
+        w.write(1, 2)  # EE of R
+        return w.getvalue()
+
+    root = decode_document(g, stream("x", "y", (0, 1), (1, 0)), value_hits=True)
+    assert [e.text for e in root] == ["x", "y", "y", "x"]
+    with pytest.raises(ExiDecodeError):
+        decode_document(g, stream((0, 0)), value_hits=True)  # hit on an empty table

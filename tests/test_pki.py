@@ -235,3 +235,12 @@ def test_missing_or_broken_profile_is_a_pki_error(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("[cert\n")
     with pytest.raises(PkiError, match="profile"):
         pki.init_pki(tmp_path / "b", profile=tmp_path / "bad.toml")
+
+
+def test_cli_show_reports_a_broken_chain(
+    pkis: pki_fixtures.PkiFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = pkis("ed448", "expired")
+    assert cli.main(["certs", "show", str(m.directory)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("chain FAILED") == 4 and "expired" in out

@@ -21,6 +21,7 @@ from mcscomm.power import (
     EmsStep,
     EnvelopeInverted,
     EvRequest,
+    EvseLimits,
     LimitsError,
     Mode,
     Parties,
@@ -29,6 +30,7 @@ from mcscomm.power import (
     SafeStateCause,
     Scenario,
     SeccController,
+    TruckController,
     build_schedules,
     negotiate,
     simulate,
@@ -293,7 +295,7 @@ def check_run(
             assert cmd != 0 and abs(cmd) == lim
         if d.power_limit_achieved:
             lim = d.evse_max_charge_power_w if cmd > 0 else d.evse_max_discharge_power_w
-            assert cmd != 0 and math.isclose(abs(cmd) * v, lim, rel_tol=1e-9)
+            assert cmd != 0 and math.isclose(abs(cmd) * v, lim, rel_tol=1e-9, abs_tol=1e-9)
         if cmd > 0:
             assert d.current_limit_achieved == (cmd == d.evse_max_charge_current_a)
         # meters never go backwards
@@ -499,3 +501,97 @@ def test_v2g_energy_balance_and_floor(
     test_truck_and_charger_energy_balance_and_soc_window.hypothesis.inner_test(  # type: ignore[attr-defined]
         tr, ch, sc, Mode.DYNAMIC, dt
     )
+
+
+offer = st.builds(
+    EvseLimits,
+    st.floats(0.0, 5e6),
+    st.floats(0.0, 5000.0),
+    st.floats(0.0, 5e6),
+    st.floats(0.0, 5000.0),
+    st.floats(100.0, 1500.0),
+    st.floats(0.0, 500.0),
+)
+
+
+@SETTINGS
+@given(
+    tr=truck(),
+    soc=st.floats(0.0, 1.0),
+    offers=st.lists(offer, min_size=1, max_size=5),
+    mode=st.sampled_from(Mode),
+    now=st.floats(0.0, 5000.0),
+)
+def test_truck_never_asks_beyond_battery_or_charger(
+    tr: BatterySpec, soc: float, offers: list[EvseLimits], mode: Mode, now: float
+) -> None:
+    b = Battery(tr, soc=max(soc, tr.v2g_min_soc) if soc < tr.v2g_min_soc else soc)
+    tc = TruckController(b, mode=mode)
+    for o in offers:
+        tc.accept_evse_limits(o)
+        r = tc.request(now)
+        assert r.max_charge_current_a <= min(b.max_charge_current_a(), o.evse_max_charge_current_a)
+        assert r.max_charge_power_w <= min(b.max_charge_power_w(), o.evse_max_charge_power_w)
+        assert r.max_discharge_current_a <= min(
+            b.max_discharge_current_a(), o.evse_max_discharge_current_a
+        )
+        assert r.max_discharge_power_w <= min(
+            b.max_discharge_power_w(), o.evse_max_discharge_power_w
+        )
+        if b.soc <= tr.v2g_min_soc:
+            assert r.max_discharge_power_w == 0.0
+        if mode is Mode.SCHEDULED and r.target_current_a > 0:
+            assert r.target_current_a <= r.max_charge_current_a
+            assert r.target_current_a * r.present_voltage_v <= r.max_charge_power_w * (1 + REL)
+        if mode is Mode.SCHEDULED and r.target_current_a < 0:
+            assert -r.target_current_a <= r.max_discharge_current_a
+            assert -r.target_current_a * r.present_voltage_v <= r.max_discharge_power_w * (1 + REL)
+        over = o.evse_max_charge_current_a > tr.limits.max_charge_current_a
+        assert over == any(x.startswith("EVSE charge current") for x in tc.refused)
+
+
+@SETTINGS
+@given(
+    ch=charger(),
+    ev=party("ev", mins=False),
+    sc=scenario(),
+    start=st.floats(0.0, 100.0),
+    duration=st.floats(1.0, 200.0),
+    max_entries=st.integers(12, 1024),
+    probes=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=20),
+)
+def test_schedules_respect_envelope_and_backend(
+    ch: ChargerSpec,
+    ev: PartyLimits,
+    sc: Scenario,
+    start: float,
+    duration: float,
+    max_entries: int,
+    probes: list[float],
+) -> None:
+    env = negotiate(Parties(evse=ch.limits, ev=ev, cable=ch.cable, grid=ch.grid_party()))
+    ems = Ems(sc, t0=start)
+    offers = build_schedules(env, start=start, duration_s=duration, ems=ems,
+                             max_entries=max_entries, efficiency=ch.efficiency)  # fmt: skip
+    assert 1 <= len(offers) <= 3
+    c_max = env.charge.max_power_w if env.charge.available else 0.0
+    d_max = env.discharge.max_power_w if env.discharge.available else 0.0
+    for o in offers:
+        for sched in (o.charging, o.discharging):
+            if sched is not None:
+                assert len(sched.entries) <= max_entries
+                assert math.isclose(sum(d for d, _ in sched.entries), duration, rel_tol=1e-9)
+        for f in probes:
+            t = start + f * duration * 0.999
+            assert o.charge_power_at(t) <= c_max and o.discharge_power_at(t) <= d_max
+            if o.schedule_tuple_id in (1, 2):  # the backend-plan tuples follow the plan
+                s = ems.at(t)
+                assert le(o.charge_power_at(t), s.max_charge_power_w)
+                assert le(o.charge_power_at(t), s.grid_import_w * ch.efficiency)
+                assert le(o.discharge_power_at(t), s.max_discharge_power_w)
+                assert le(o.discharge_power_at(t), s.grid_export_w / ch.efficiency)
+                if s.setpoint_w >= 0:
+                    assert o.discharge_power_at(t) == 0.0
+                    assert o.charge_power_at(t) <= s.setpoint_w
+                else:
+                    assert o.charge_power_at(t) == 0.0

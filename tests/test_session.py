@@ -200,13 +200,10 @@ def test_service_renegotiation(pki: Manifest) -> None:
     assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
     sent = _messages(r.evcc_events)
     stop = sent.index("SessionStopReq")
-    assert (
-        b"ServiceRenegotiation"
-        in [
-            e.document
-            for e in r.evcc_events
-            if isinstance(e, MessageSent) and e.message == "SessionStopReq"
-        ][0]
+    assert b"ServiceRenegotiation" in next(
+        e.document
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "SessionStopReq"
     )
     assert sent[stop + 1 : stop + 4] == [
         "ServiceDiscoveryReq",
@@ -344,3 +341,26 @@ def test_lenient_negative_discharge_values_round_trip(pki: Manifest) -> None:
     )
     assert b"<ct:Value>-" in cpd.split(b"EVMaximumDischargePower")[1]
     assert any(s.power_w < 0 for s in r.of_type("secc", PowerSample))
+
+
+def test_scheduled_bpt_switches_channel_with_the_schedule() -> None:
+    """Scheduled MCS_BPT: the schedule goes charge -> discharge -> charge (depot plan, scaled);
+    the truck follows with PowerDelivery(Start, BPT_ChannelSelection) at each change."""
+    secc_cfg, evcc_cfg = default_configs(time_scale=0.1)
+    evcc_cfg.control_mode = ControlMode.SCHEDULED
+    evcc_cfg.duration_s = 125.0
+    evcc_cfg.departure_s = 1800.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    r = run_pair(evcc, secc)
+    assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
+    channels = [
+        (e.t, b"Discharge" in e.document)
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "PowerDeliveryReq" and b">Start<" in e.document
+    ]
+    assert [d for _, d in channels] == [False, True, False]
+    assert 59.0 <= channels[1][0] <= 62.0 and 113.0 <= channels[2][0] <= 116.0
+    samples = r.of_type("secc", PowerSample)
+    assert all(s.power_w <= 0 for s in samples if 62 < s.t < 113)
+    assert all(s.power_w >= 0 for s in samples if s.t > 117)
+    assert all(s.power_w >= -450_000 - 1 for s in samples)

@@ -431,6 +431,10 @@ async def test_openssl_server_sees_the_evcc_client_hello(
     assert re.search(r"NamedGroup: (\S+)", key_share).group(1) == expected_groups[family][0]  # type: ignore[union-attr]
     assert "V2GRootCA" in hello[hello.index("certificate_authorities") :]
     assert info["group"] == EXPECTED_GROUP[family]
+    # ...and the outside server accepted our OEM provisioning chain (all four levels verified)
+    for cn in ("OEMRootCA", "OEMSubCA1", "OEMSubCA2", "WMCSTRUCK000000001"):
+        assert re.search(rf"depth=\d CN = {cn}.*\nverify return:1", trace), cn
+    assert "verify error" not in trace
 
 
 @needs_openssl
@@ -487,3 +491,41 @@ def test_explain_handshake_error_is_one_line() -> None:
     assert "closed" in tls.explain_handshake_error(ConnectionResetError())
     text = tls.explain_handshake_error(ssl.SSLError(1, "weird"))
     assert "\n" not in text
+
+
+async def test_describe_degrades_without_the_ssl_pointer(
+    pkis: pki_fixtures.PkiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = pkis("ed448", "good")
+    async with secc(tls.secc_context(m)) as server:
+        monkeypatch.setattr(openssl, "ssl_pointer", lambda obj: 0)
+        info, line = await python_client(server.port, tls.evcc_context(m))
+    assert line == "hello\n" and info is not None
+    assert info["version"] == "TLSv1.3" and info["cipher"] == "TLS_AES_256_GCM_SHA384"
+    assert info["group"] is None and info["peer_signature"] is None
+    assert "CN=DE*MCS*E0001" in info["peer_subject"]
+
+
+async def test_without_the_openssl_bridge_fail_or_degrade_loudly(
+    pkis: pki_fixtures.PkiFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    m = pkis("secp521r1", "good")
+
+    def unavailable() -> None:
+        raise TlsProfileUnavailable("simulated: no OpenSSL access")
+
+    monkeypatch.setattr(openssl, "lib", unavailable)
+    with pytest.raises(TlsProfileUnavailable, match="simulated"):
+        tls.secc_context(m)
+    caplog.set_level(logging.WARNING, logger="mcscomm.security.tls")
+    keylog = tls.KeyLog(path=tmp_path / "keys.log")
+    server_ctx = tls.secc_context(m, allow_degraded=True, keylog=keylog)
+    client_ctx = tls.evcc_context(m, allow_degraded=True)
+    assert any("PROFILE NOT ENFORCED" in r.message for r in caplog.records)
+    async with secc(server_ctx) as server:
+        info, line = await python_client(server.port, client_ctx)
+    assert line == "hello\n" and info is not None and info["version"] == "TLSv1.3"
+    assert "SERVER_TRAFFIC_SECRET_0" in (tmp_path / "keys.log").read_text()

@@ -22,7 +22,7 @@ def _recorder() -> tuple[SessionRecorder, io.StringIO, list[str]]:
     stream = io.StringIO()
     lines: list[str] = []
     recorder = SessionRecorder(
-        writer=TraceWriter(stream), human=lines.append, origin=100.0, message_side="secc"
+        writer=TraceWriter(stream), human=lines.append, origin=100.0, primary_side="secc"
     )
     return recorder, stream, lines
 

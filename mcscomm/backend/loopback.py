@@ -68,9 +68,13 @@ class LoopbackSession:
         self._m0 = clock()
         self.secc = SeccPower(charger)
         self.truck = TruckPower(
-            truck, scheduled=False, bidirectional=self.bpt_service, initial_soc=initial_soc,
-            target_soc=target_soc, departure_s=departure_s,
-        )  # fmt: skip
+            truck,
+            scheduled=False,
+            bidirectional=self.bpt_service,
+            initial_soc=initial_soc,
+            target_soc=target_soc,
+            departure_s=departure_s,
+        )
         self.samples: list[Sample] = []
         self.stopped = False
         self.renegotiations = 0
@@ -159,9 +163,12 @@ class LoopbackSession:
             return "not authorized"
         handle.update(self._snapshot(now, authorized=True, loop=False))
         self.secc.negotiate(
-            self.truck.cpd_limits(), bidirectional=self.bpt_service, mcs=True, scheduled=False,
+            self.truck.cpd_limits(),
+            bidirectional=self.bpt_service,
+            mcs=True,
+            scheduled=False,
             now=now,
-        )  # fmt: skip
+        )
         self.truck.accept_evse_limits(EvseLimits.from_party(self.secc.evse_limits(now)))
         handle.update(self._snapshot(now, authorized=True, loop=False))
         self.secc.start(now)

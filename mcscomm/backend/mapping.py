@@ -174,27 +174,56 @@ def sampled_values(s: SessionSnapshot, context: str) -> list[dict[str, Any]]:
     """SampledValueType list: energy registers both ways, power both ways, voltage, SoC."""
     p = s.power_w
     out: list[dict[str, Any]] = [
-        {"value": round(s.charged_wh, 1), "measurand": "Energy.Active.Import.Register",
-         "context": context, "unit_of_measure": {"unit": "Wh"}},
-        {"value": round(s.discharged_wh, 1), "measurand": "Energy.Active.Export.Register",
-         "context": context, "unit_of_measure": {"unit": "Wh"}},
-        {"value": round(max(p, 0.0), 1) + 0.0, "measurand": "Power.Active.Import",
-         "context": context, "unit_of_measure": {"unit": "W"}},
-        {"value": round(max(-p, 0.0), 1) + 0.0, "measurand": "Power.Active.Export",
-         "context": context, "unit_of_measure": {"unit": "W"}},
-        {"value": round(s.voltage_v, 1), "measurand": "Voltage",
-         "context": context, "unit_of_measure": {"unit": "V"}},
-    ]  # fmt: skip
+        {
+            "value": round(s.charged_wh, 1),
+            "measurand": "Energy.Active.Import.Register",
+            "context": context,
+            "unit_of_measure": {"unit": "Wh"},
+        },
+        {
+            "value": round(s.discharged_wh, 1),
+            "measurand": "Energy.Active.Export.Register",
+            "context": context,
+            "unit_of_measure": {"unit": "Wh"},
+        },
+        {
+            "value": round(max(p, 0.0), 1) + 0.0,
+            "measurand": "Power.Active.Import",
+            "context": context,
+            "unit_of_measure": {"unit": "W"},
+        },
+        {
+            "value": round(max(-p, 0.0), 1) + 0.0,
+            "measurand": "Power.Active.Export",
+            "context": context,
+            "unit_of_measure": {"unit": "W"},
+        },
+        {
+            "value": round(s.voltage_v, 1),
+            "measurand": "Voltage",
+            "context": context,
+            "unit_of_measure": {"unit": "V"},
+        },
+    ]
     if s.setpoint_w is not None and math.isfinite(s.setpoint_w):
         out.append(
-            {"value": round(s.setpoint_w, 1), "measurand": "Power.Active.Setpoint",
-             "context": context, "unit_of_measure": {"unit": "W"}}
-        )  # fmt: skip
+            {
+                "value": round(s.setpoint_w, 1),
+                "measurand": "Power.Active.Setpoint",
+                "context": context,
+                "unit_of_measure": {"unit": "W"},
+            }
+        )
     if s.soc is not None:
         out.append(
-            {"value": round(s.soc, 1), "measurand": "SoC", "context": context,
-             "location": "EV", "unit_of_measure": {"unit": "Percent"}}
-        )  # fmt: skip
+            {
+                "value": round(s.soc, 1),
+                "measurand": "SoC",
+                "context": context,
+                "location": "EV",
+                "unit_of_measure": {"unit": "Percent"},
+            }
+        )
     return out
 
 

@@ -353,12 +353,21 @@ def parse_profile(raw: Mapping[str, Any], *, evse_id: int, received_at: float) -
     mod = _num(key(raw, "maxOfflineDuration"), "maxOfflineDuration")
     dyn = _num(key(raw, "dynUpdateInterval"), "dynUpdateInterval")
     return ChargingProfile(
-        id=pid, stack_level=level, purpose=purpose, kind=kind, schedules=scheds,
-        evse_id=evse_id, received_at=received_at, recurrency=rec, valid_from=vf, valid_to=vt,
-        transaction_id=tx, max_offline_s=mod,
+        id=pid,
+        stack_level=level,
+        purpose=purpose,
+        kind=kind,
+        schedules=scheds,
+        evse_id=evse_id,
+        received_at=received_at,
+        recurrency=rec,
+        valid_from=vf,
+        valid_to=vt,
+        transaction_id=tx,
+        max_offline_s=mod,
         invalid_after_offline=bool(key(raw, "invalidAfterOfflineDuration") or False),
         dyn_update_interval_s=dyn,
-    )  # fmt: skip
+    )
 
 
 def apply_dynamic_update(profile: ChargingProfile, update: Mapping[str, Any]) -> ChargingProfile:

@@ -9,7 +9,7 @@ keeps every other limit in force), a schedule renegotiation or a stop becomes an
 on the next DC_ChargeLoopRes. Authorization of each session is decided by its EVSE (so a
 RequestStartTransaction for EVSE 2 authorizes the truck on EVSE 2, not another one).
 
-:func:`csms_link` does the wiring for the ``--csms`` option of ``mcscomm secc`` / ``session``.
+The ``--csms`` options of ``mcscomm secc`` / ``session`` are wired in :mod:`mcscomm.backend.cli`.
 
 Contract with the session layer (read-only, besides ``notify``/``play``): ``conn.session.ctx``
 (``SeccContext``: ``power``, ``service``, ``control_mode``, ``selected_auth``, ``emaid``,
@@ -19,20 +19,17 @@ Contract with the session layer (read-only, besides ``notify``/``play``): ``conn
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from mcscomm.backend.errors import CsmsUnavailable
 from mcscomm.backend.port import SessionSnapshot
-from mcscomm.backend.station import ChargingStation, EvseHandle, OfflinePolicy, StationConfig
+from mcscomm.backend.station import ChargingStation, EvseHandle
 from mcscomm.power.ems import Scenario
-from mcscomm.power.limits import INF
 
 _log = logging.getLogger("mcscomm.backend.link")
 
@@ -216,85 +213,3 @@ def attach(factory: Callable[[float], Any], station: ChargingStation) -> Callabl
             return conn
 
     return make
-
-
-# -- CLI wiring -----------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--csms`` options of ``mcscomm secc`` and ``mcscomm session``."""
-    g = parser.add_argument_group("OCPP 2.1 backend")
-    g.add_argument(
-        "--csms", metavar="URL",
-        help="connect to a CSMS as an OCPP 2.1 charging station, ws://HOST:PORT/STATION_ID",
-    )  # fmt: skip
-    g.add_argument(
-        "--evses",
-        type=int,
-        default=None,
-        metavar="N",
-        help="EVSEs of the station (default: 1; secc: --max-connections up to 16)",
-    )
-    g.add_argument(
-        "--csms-offline",
-        choices=[p.value for p in OfflinePolicy],
-        default="hold",
-        help="CSMS outage: hold the last limits (then fall back), or fall back at once",
-    )
-    g.add_argument(
-        "--csms-offline-hold",
-        type=float,
-        default=600.0,
-        metavar="S",
-        help="how long 'hold' keeps the last limits before the fallback (s)",
-    )
-    g.add_argument(
-        "--csms-fallback-kw",
-        type=float,
-        default=None,
-        metavar="KW",
-        help="fallback: charge only, at most this power (default: charger rating)",
-    )
-    g.add_argument("--meter-interval", type=float, default=10.0, metavar="S",
-                   help="TransactionEvent meter values interval (s)")  # fmt: skip
-
-
-def station_config(
-    args: argparse.Namespace, charger_limits: Any = None, evses: int = 1
-) -> StationConfig:
-    """A :class:`StationConfig` from the ``--csms`` options."""
-    fb = getattr(args, "csms_fallback_kw", None)
-    return StationConfig(
-        url=args.csms,
-        evse_count=getattr(args, "evses", None) or evses,
-        charger_limits=charger_limits,
-        offline_policy=OfflinePolicy(getattr(args, "csms_offline", "hold")),
-        offline_hold_s=getattr(args, "csms_offline_hold", 600.0),
-        fallback_limit_w=INF if fb is None else fb * 1000.0,
-        meter_interval_s=getattr(args, "meter_interval", 10.0),
-    )
-
-
-@contextlib.asynccontextmanager
-async def csms_link(
-    args: argparse.Namespace, factory: Callable[[float], Any], config: Any, *, evses: int = 1
-) -> AsyncIterator[Callable[[float], Any]]:
-    """``async with csms_link(args, factory, secc_config) as factory:`` -- a no-op without
-    ``--csms``; otherwise starts the station (waits up to 10 s for the boot, then carries on
-    offline, queuing), yields the wrapped factory and, at the end, flushes queued events."""
-    url = getattr(args, "csms", None)
-    if not url:
-        yield factory
-        return
-    charger = getattr(config, "charger", None)
-    station = ChargingStation(
-        station_config(args, None if charger is None else charger.limits, evses)
-    )
-    await station.start()
-    if not await station.wait_online(10.0):
-        _log.warning("CSMS %s not reachable yet: running offline, events are queued", url)
-    try:
-        yield attach(factory, station)
-    finally:
-        await station.drain(5.0)
-        await station.close()

@@ -188,6 +188,7 @@ class ChargingStation:
         self.offline_since: float | None = config.clock()
         self.heartbeat_s = config.heartbeat_s or 60.0
         self._client: _Client | None = None
+        self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -215,6 +216,11 @@ class ChargingStation:
     async def close(self) -> None:
         """Stop: cancel the link and the timers (queued events are kept in memory)."""
         self._closing = True
+        ws = self._ws
+        if ws is not None:
+            # a proper close frame (1000), not the 1011 a cancelled reader would leave
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
         for t in [self._task, self._ticker, *self._tasks]:
             if t is not None:
                 t.cancel()
@@ -377,8 +383,14 @@ class ChargingStation:
             tx.charging_state = "EVConnected" if s is None or not s.in_charge_loop else "Idle"
             self._tx_event(evse, "Ended", trigger, now, meter="Transaction.End")
             self.profiles.end_transaction(tx.id, evse.id)
-            _log.info("%s EVSE %d: transaction %s ended (%s; %s)", self.id, evse.id, tx.id,
-                      tx.stop_reason, reason)  # fmt: skip
+            _log.info(
+                "%s EVSE %d: transaction %s ended (%s; %s)",
+                self.id,
+                evse.id,
+                tx.id,
+                tx.stop_reason,
+                reason,
+            )
         evse.tx = None
         evse.control = None
         self._set_status(evse, "Available")
@@ -430,23 +442,27 @@ class ChargingStation:
             return
         dep = None if s.departure_s is None else self.config.clock() + s.departure_s
         needs = mapping.charging_needs(s, dep)
-        if self.protocol == "ocpp2.0.1":
+        v201 = self.protocol == "ocpp2.0.1"
+        if v201:
             needs.pop("v2x_charging_parameters", None)
             needs.pop("control_mode", None)
             needs.pop("mobility_needs_mode", None)
             needs.pop("available_energy_transfer", None)
             if needs.get("requested_energy_transfer") == "DC_BPT":
                 needs["requested_energy_transfer"] = "DC"
+            dc = needs.get("dc_charging_parameters", {})
+            for k, v in dc.items():  # 2.0.1 has integers where 2.1 has numbers
+                dc[k] = round(v)
         res = await self._call(
             call.NotifyEVChargingNeeds(
                 charging_needs=needs,
                 evse_id=evse.id,
                 max_schedule_tuples=s.max_schedule_tuples,
-                timestamp=format_time(self.config.clock()),
+                timestamp=None if v201 else format_time(self.config.clock()),
             )
         )
-        if res is None:
-            evse.needs_sent = False  # resent when the link is back
+        if res is None and not self.online:
+            evse.needs_sent = False  # resent when the link is back (a CALLERROR is not retried)
 
     async def _notify_schedule(
         self, evse: EvseHandle, prof: tuple[tuple[float, float], ...]
@@ -528,9 +544,12 @@ class ChargingStation:
         else:
             tx = evse.tx
             segs = self.profiles.segments(
-                now, self.config.horizon_s, evse.id, tx.id if tx else None,
+                now,
+                self.config.horizon_s,
+                evse.id,
+                tx.id if tx else None,
                 tx.started_at if tx else None,
-            )  # fmt: skip
+            )
             if all(seg.target is None for seg in segs):
                 plan = None
             else:
@@ -566,8 +585,14 @@ class ChargingStation:
         except ProfileRejected as exc:
             _log.warning("%s: SetChargingProfile rejected: %s", self.id, exc)
             return "Rejected", exc.reason
-        _log.info("%s: profile %d (%s, %s) installed on EVSE %d", self.id, prof.id,
-                  prof.purpose, prof.kind, evse_id)  # fmt: skip
+        _log.info(
+            "%s: profile %d (%s, %s) installed on EVSE %d",
+            self.id,
+            prof.id,
+            prof.purpose,
+            prof.kind,
+            evse_id,
+        )
         return "Accepted", None
 
     def on_clear_charging_profile(
@@ -616,9 +641,12 @@ class ChargingStation:
         evse = next((e for e in self.evses if e.id == evse_id), None)
         tx = evse.tx if evse is not None else None
         segs = self.profiles.segments(
-            now, float(duration), evse_id, tx.id if tx else None,
+            now,
+            float(duration),
+            evse_id,
+            tx.id if tx else None,
             tx.started_at if tx else None,
-        )  # fmt: skip
+        )
         cmax, dmax = mapping.rated_caps(self.config.charger_limits)
         periods: list[dict[str, Any]] = []
         for seg in segs:
@@ -648,9 +676,12 @@ class ChargingStation:
         }
 
     def on_request_start(
-        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None,
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None,
         profile: dict[str, Any] | None,
-    ) -> tuple[str, str | None, str | None]:  # fmt: skip
+    ) -> tuple[str, str | None, str | None]:
         """RequestStartTransaction -> (status, reason, transactionId)."""
         if profile is not None and key(profile, "chargingProfilePurpose") != "TxProfile":
             return "Rejected", "InvalidProfile", None
@@ -739,6 +770,7 @@ class ChargingStation:
         proto = ws.subprotocol or "ocpp2.1"
         self.protocol = str(proto)
         client = _Client(self, ws, self.protocol, self.config.response_timeout_s)
+        self._ws = ws
         self._client = client
         reader = asyncio.create_task(client.start())
         try:
@@ -781,9 +813,10 @@ class ChargingStation:
             with contextlib.suppress(BaseException):
                 await reader
             self._client = None
+            self._ws = None
 
     def _went_offline(self) -> None:
-        if self.online:
+        if self.online and not self._closing:
             _log.warning("%s: CSMS link lost; policy %s", self.id, self.config.offline_policy)
         self.online = False
         self._online_event.clear()
@@ -906,9 +939,11 @@ class _Client(_OcppChargePoint):  # type: ignore[misc]
 
     @on(Action.clear_charging_profile)
     def _clear_charging_profile(
-        self, charging_profile_id: int | None = None,
-        charging_profile_criteria: dict[str, Any] | None = None, **_: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
         status = self._station.on_clear_charging_profile(
             charging_profile_id, charging_profile_criteria
         )
@@ -939,9 +974,13 @@ class _Client(_OcppChargePoint):  # type: ignore[misc]
 
     @on(Action.request_start_transaction)
     def _request_start(
-        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None,
-        charging_profile: dict[str, Any] | None = None, **_: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
         status, reason, tx = self._station.on_request_start(
             id_token, remote_start_id, evse_id, charging_profile
         )

@@ -153,8 +153,9 @@ async def _main(args: argparse.Namespace, cfg: object, depot_cls: type, _: type)
             await st.start()
             stations.append(st)
             soc = 0.35 + 0.15 * (k % 4)
-            sess = LoopbackSession(charger, truck, initial_soc=min(soc, 0.9),
-                                   time_scale=args.time_scale)  # fmt: skip
+            sess = LoopbackSession(
+                charger, truck, initial_soc=min(soc, 0.9), time_scale=args.time_scale
+            )
             demo_tasks.append(asyncio.create_task(sess.run(st)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ starting with ``ERROR:`` while the others go on. The exit status is 1 if any inp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lxml import etree
@@ -26,6 +27,7 @@ _PAYLOAD_NAMES = {
     "sap": 0x8001,
     "app": 0x8001,
     "common": 0x8002,
+    "ac": 0x8003,
     "dc": 0x8004,
     "metering": 0x8102,
 }
@@ -40,9 +42,10 @@ def _payload_type(text: str) -> int:
         value = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a payload type: {text!r}") from None
-    if value not in (0x8001, 0x8002, 0x8004, 0x8102):
+    if value not in (0x8001, 0x8002, 0x8003, 0x8004, 0x8102):
         raise argparse.ArgumentTypeError(
-            f"{text}: EXI payload types are 0x8001, 0x8002, 0x8004 and 0x8102"
+            f"{text}: EXI payload types are 0x8001, 0x8002, 0x8004, 0x8102 (and 0x8003 with "
+            "an AC schema)"
         )
     return value
 
@@ -64,13 +67,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--fragment",
             metavar="GRAMMAR",
-            choices=("CommonMessages", "DC", "xmldsig", "AppProtocol"),
+            choices=("CommonMessages", "DC", "xmldsig", "AppProtocol", "AC"),
             help="work on EXI fragments (signature canonical form) of this grammar instead",
         )
         p.add_argument(
             "--validate", action="store_true", help="also validate documents against the XSD"
         )
     dec.add_argument("--pretty", action="store_true", help="indent the XML (single input)")
+    dec.add_argument(
+        "--value-hits",
+        action="store_true",
+        help="accept string-table hits (peers using the EXI default value partitions instead "
+        "of the V2G profile)",
+    )
     gram = sub.add_parser("grammar", help="print the EXI grammar of an element")
     gram.add_argument(
         "name",
@@ -102,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     except ExiError as exc:  # configuration problems (schemas) rather than one bad input
         print(f"mcscomm exi: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `mcscomm exi grammar ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _batch(items: list[str], convert: object) -> int:
@@ -166,7 +179,7 @@ def _decode_one(args: argparse.Namespace, item: str) -> str:
         frame_type = int.from_bytes(data[2:4], "big")
         payload_type = payload_type or frame_type
         data = data[8:]
-    codec = ExiCodec()
+    codec = ExiCodec(value_hits=args.value_hits)
     if args.fragment:
         elements = codec.decode_fragment(data, args.fragment)
         return "".join(_serialise(e, args) for e in elements)
@@ -174,7 +187,7 @@ def _decode_one(args: argparse.Namespace, item: str) -> str:
         raise ValueError("--payload-type is required for a bare EXI body")
     root = codec.decode_element(payload_type, data)
     if args.validate:
-        codec._check(root)
+        codec.validate_element(root)
     return _serialise(root, args)
 
 
@@ -192,7 +205,7 @@ def _encode_one(args: argparse.Namespace, item: str) -> str:
     if args.fragment:
         return codec.encode_fragment([root], args.fragment).hex()
     if args.validate:
-        codec._check(root)
+        codec.validate_element(root)
     return str(codec.encode_element(root, args.payload_type).hex())
 
 

@@ -242,9 +242,14 @@ class Csms:
         return res.schedule if res.status == "Accepted" else None
 
     async def request_start(
-        self, station_id: str, id_token: str, remote_start_id: int, *, evse_id: int | None = None,
+        self,
+        station_id: str,
+        id_token: str,
+        remote_start_id: int,
+        *,
+        evse_id: int | None = None,
         profile: dict[str, Any] | None = None,
-    ) -> tuple[str, str | None]:  # fmt: skip
+    ) -> tuple[str, str | None]:
         res = await self._cmd(
             station_id,
             call.RequestStartTransaction(

@@ -127,10 +127,16 @@ class Depot:
                 else:
                     left = math.inf
                 truck = Truck(
-                    key=f"{sid}/{evse_id}", soc=soc, capacity_wh=cap,
-                    max_charge_w=min(mc, c.max_evse_w), max_discharge_w=min(md, c.max_evse_w),
-                    target_soc=target, v2g_min_soc=floor, time_left_s=left, bidirectional=bpt,
-                )  # fmt: skip
+                    key=f"{sid}/{evse_id}",
+                    soc=soc,
+                    capacity_wh=cap,
+                    max_charge_w=min(mc, c.max_evse_w),
+                    max_discharge_w=min(md, c.max_evse_w),
+                    target_soc=target,
+                    v2g_min_soc=floor,
+                    time_left_s=left,
+                    bidirectional=bpt,
+                )
                 out.append((txid, sid, evse_id, truck))
         return out
 

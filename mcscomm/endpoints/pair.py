@@ -65,10 +65,10 @@ async def run_pair(
     try:
         origin = clock.now()
         if recorder is None:
-            recorder = SessionRecorder(origin=origin, message_side="secc")
+            recorder = SessionRecorder(origin=origin, primary_side="secc")
         else:
             recorder.origin = origin
-            recorder.message_side = "secc"
+            recorder.primary_side = "secc"
         shared = recorder
         secc_outcomes: list[SessionOutcome] = []
 

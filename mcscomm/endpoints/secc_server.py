@@ -161,7 +161,7 @@ class SeccServer:
             recorder = self._recorder_factory(label, now)
         else:
             recorder = SessionRecorder(
-                writer=self._trace, human=self._human, origin=now, message_side=None, label=label
+                writer=self._trace, human=self._human, origin=now, primary_side=None, label=label
             )
         return ConnectionDriver(
             self._factory,

@@ -8,7 +8,7 @@ schema value can need.
 
 from __future__ import annotations
 
-from mcscomm.exi.errors import ExiLimitExceeded, ExiTruncated
+from mcscomm.exi.errors import ExiDecodeError, ExiLimitExceeded, ExiTruncated
 
 #: EXI unsigned integers are 7-bit groups; 10 groups hold 64 bits. xs:integer has no bound, so
 #: allow a little more but refuse endless continuation bits (hostile input).
@@ -53,12 +53,42 @@ class BitWriter:
         return (self._acc << pad).to_bytes(total // 8, "big")
 
 
+class StringTable:
+    """EXI value partitions (§7.3.3), for decoding streams of peers that use string-table hits.
+
+    Unbounded capacity and value length (the EXI defaults). The V2G profile itself never sends
+    hits, so this is opt-in (``ExiCodec(value_hits=True)``); mcscomm's encoder never emits them.
+    """
+
+    __slots__ = ("global_values", "local_values")
+
+    def __init__(self) -> None:
+        self.global_values: list[str] = []
+        self.local_values: dict[str, list[str]] = {}
+
+    def add(self, key: str, value: str) -> None:
+        self.global_values.append(value)
+        self.local_values.setdefault(key, []).append(value)
+
+    def hit(self, r: BitReader, key: str, local: bool) -> str:
+        """Read a compact identifier (n-bit, n = ceil(log2(partition size))) and resolve it."""
+        values = self.local_values.get(key, []) if local else self.global_values
+        if not values:
+            raise ExiDecodeError(f"{'local' if local else 'global'} value hit on an empty table")
+        index = r.read((len(values) - 1).bit_length())
+        if index >= len(values):
+            raise ExiDecodeError(f"value hit {index} outside the table of {len(values)}")
+        return values[index]
+
+
 class BitReader:
     """Reads bits MSB-first from ``data``; every read past the end raises :class:`ExiTruncated`."""
 
-    __slots__ = ("_data", "_int", "_nbits", "pos")
+    __slots__ = ("_data", "_int", "_nbits", "pos", "strings")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, strings: StringTable | None = None) -> None:
+        #: value string table when decoding value hits is enabled (EXI §7.3), else None
+        self.strings = strings
         self._data = data
         self._nbits = len(data) * 8
         # Messages (up to a few KB) are read from one big int: a shift and a mask per read.
@@ -72,8 +102,6 @@ class BitReader:
         return self._nbits - self.pos
 
     def read(self, width: int) -> int:
-        if not width:
-            return 0
         start = self.pos
         end = start + width
         if end > self._nbits:
@@ -89,6 +117,21 @@ class BitReader:
     def read_uint(self) -> int:
         value = 0
         shift = 0
+        big = self._int
+        if big >= 0:  # the common, small-input case without a method call per octet
+            nbits = self._nbits
+            pos = self.pos
+            for _ in range(MAX_UINT_GROUPS):
+                pos += 8
+                if pos > nbits:
+                    raise ExiTruncated(f"stream ends at bit {nbits}, needed bit {pos}")
+                octet = (big >> (nbits - pos)) & 0xFF
+                value |= (octet & 0x7F) << shift
+                if octet < 0x80:
+                    self.pos = pos
+                    return value
+                shift += 7
+            raise ExiLimitExceeded("unsigned integer longer than any schema value")
         for _ in range(MAX_UINT_GROUPS):
             octet = self.read(8)
             value |= (octet & 0x7F) << shift

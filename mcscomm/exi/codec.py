@@ -44,6 +44,7 @@ NS_APP = "urn:iso:15118:2:2010:AppProtocol"
 NS_CT = "urn:iso:std:iso:15118:-20:CommonTypes"
 NS_CM = "urn:iso:std:iso:15118:-20:CommonMessages"
 NS_DC = "urn:iso:std:iso:15118:-20:DC"
+NS_AC = "urn:iso:std:iso:15118:-20:AC"
 NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 
 #: grammar names -> schema file (the entry point of the schema set)
@@ -52,12 +53,16 @@ SCHEMA_FILES: dict[str, str] = {
     "CommonMessages": schemas.COMMON_MESSAGES,
     "DC": schemas.DC,
     "xmldsig": schemas.XMLDSIG,
+    # Optional: mcscomm ships no AC schema (MCS is DC); a folder holding the ISO AC file (e.g.
+    # MCSCOMM_SCHEMA_DIR pointing at the official XSDs) enables payload type 0x8003.
+    "AC": "V2G_CI_AC.xsd",
 }
 
 #: V2GTP payload type -> grammar name
 PAYLOAD_GRAMMARS: dict[int, str] = {
     0x8001: "AppProtocol",
     0x8002: "CommonMessages",
+    0x8003: "AC",
     0x8004: "DC",
     0x8102: "CommonMessages",
 }
@@ -68,6 +73,7 @@ FRAGMENT_GRAMMARS: dict[str, str] = {
     NS_CM: "CommonMessages",
     NS_CT: "CommonMessages",
     NS_DC: "DC",
+    NS_AC: "AC",
     NS_APP: "AppProtocol",
 }
 
@@ -107,34 +113,51 @@ def grammar_for_payload(
     payload_type: int, schema_dir: str | os.PathLike[str] | None = None
 ) -> Grammars:
     """The grammars a V2GTP payload type selects."""
-    try:
-        name = PAYLOAD_GRAMMARS[payload_type]
-    except KeyError:
-        raise ExiDecodeError(f"payload type {payload_type:#06x} carries no EXI document") from None
+    name = PAYLOAD_GRAMMARS.get(payload_type)
+    if name is None:
+        raise ExiDecodeError(f"payload type {payload_type:#06x} carries no EXI document")
+    if name == "AC" and not has_grammar(name, schema_dir):
+        raise ExiDecodeError(f"payload type {payload_type:#06x} (AC): no {SCHEMA_FILES[name]}")
     return grammars(name, schema_dir)
 
 
 def preload(schema_dir: str | os.PathLike[str] | None = None) -> None:
     """Build every grammar now (about 0.3 s) instead of on the first message of a session."""
     for name in SCHEMA_FILES:
-        grammars(name, schema_dir)
+        if name != "AC" or has_grammar(name, schema_dir):
+            grammars(name, schema_dir)
+
+
+def has_grammar(name: str, schema_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether the schema folder holds the schema of grammar ``name`` (AC is optional)."""
+    try:
+        return (schemas.schema_dir(schema_dir) / SCHEMA_FILES[name]).is_file()
+    except (KeyError, schemas.SchemaLoadError):
+        return False
 
 
 class ExiCodec:
     """Messages <-> EXI bytes (the :class:`~mcscomm.codec.base.Codec` for EXI).
 
     ``validate`` (default on) checks every document against the XSD before encoding and after
-    decoding, exactly like :class:`~mcscomm.codec.xml.XmlCodec`. Every failure is a
+    decoding, exactly like :class:`~mcscomm.codec.xml.XmlCodec`. ``value_hits`` (default off)
+    accepts string-table hits on decode from peers that use the EXI default value partitions
+    instead of the V2G profile (the encoder never emits them). Every failure is a
     :class:`~mcscomm.codec.errors.CodecError`; EXI-level ones are :class:`ExiError` subclasses.
     """
 
     canonicalization_uri = CANONICAL_EXI
 
     def __init__(
-        self, schema_dir: Path | str | None = None, validate: bool = True, xml: Any = None
+        self,
+        schema_dir: Path | str | None = None,
+        validate: bool = True,
+        xml: Any = None,
+        value_hits: bool = False,
     ) -> None:
         self.schema_dir = schema_dir
         self.validate = validate
+        self.value_hits = value_hits
         self._xml = xml
 
     @property
@@ -155,7 +178,9 @@ class ExiCodec:
 
     def decode_element(self, payload_type: int, data: bytes) -> etree._Element:
         """The document in ``data`` (EXI body starting with 0x80) as an element tree."""
-        root = decode_document(grammar_for_payload(payload_type, self.schema_dir), data)
+        root = decode_document(
+            grammar_for_payload(payload_type, self.schema_dir), data, value_hits=self.value_hits
+        )
         if payload_type == 0x8102 and root.tag not in _METERING_ROOTS:
             raise UnknownMessage(f"{root.tag} not allowed on payload type 0x8102")
         return root
@@ -173,7 +198,7 @@ class ExiCodec:
 
     def decode_fragment(self, data: bytes, grammar: str) -> list[etree._Element]:
         """The elements of an EXI fragment stream encoded with ``grammar``."""
-        return decode_fragment(grammars(grammar, self.schema_dir), data)
+        return decode_fragment(grammars(grammar, self.schema_dir), data, value_hits=self.value_hits)
 
     @staticmethod
     def _fragment_grammar(elem: etree._Element) -> str:
@@ -189,7 +214,8 @@ class ExiCodec:
         """The V2GTP payload type ``message`` travels on."""
         return payload_type_for(message)
 
-    def _check(self, root: etree._Element) -> None:
+    def validate_element(self, root: etree._Element) -> None:
+        """Check ``root`` against its XSD (when ``validate`` is on); raises SchemaViolation."""
         if not self.validate:
             return
         tag = root.tag
@@ -204,7 +230,7 @@ class ExiCodec:
     def encode(self, message: Message) -> bytes:
         """Schema-valid EXI bytes for ``message``."""
         root = self.xml.to_element(message)
-        self._check(root)
+        self.validate_element(root)
         return self.encode_element(root, payload_type_for(message))
 
     def decode(self, payload_type: int, data: bytes) -> Message:
@@ -218,7 +244,7 @@ class ExiCodec:
         cls = MESSAGE_CLASSES.get(str(root.tag))
         if cls is None or cls not in allowed:
             raise UnknownMessage(f"root element {root.tag} not allowed on {payload_type:#06x}")
-        self._check(root)
+        self.validate_element(root)
         try:
             return cast(Message, decoder_for(cls)(root))
         except CodecError:

@@ -52,12 +52,17 @@ class Datatype:
     def encode(self, w: BitWriter, text: str) -> None:
         raise NotImplementedError
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         raise NotImplementedError
 
 
 class StringType(Datatype):
-    """String literal: length + 2, then code points (§7.1.10, string table misses only)."""
+    """String literal: length + 2, then code points (§7.1.10, string table misses only).
+
+    ``key`` is the qname (Clark notation) the value belongs to: the local value partition of
+    EXI §7.3. It only matters when the reader carries a :class:`StringTable` (opt-in decoding of
+    value hits from peers using the EXI default value partitions).
+    """
 
     name = "string"
 
@@ -73,11 +78,14 @@ class StringType(Datatype):
             else:
                 w.write_uint(cp)
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         n = r.read_uint()
+        table = r.strings
         if n < 2:
             # 0 = local value hit, 1 = global value hit; the V2G profile never sends them.
-            raise ExiUnsupported("string table hit (value partitions are not used in V2G EXI)")
+            if table is None:
+                raise ExiUnsupported("string table hit (value partitions are not used in V2G EXI)")
+            return table.hit(r, key, local=n == 0)
         length = n - 2
         if length * 8 > r.remaining:
             raise ExiLimitExceeded(f"string length {length} exceeds the remaining input")
@@ -89,7 +97,10 @@ class StringType(Datatype):
             if not _xml_char_ok(cp):
                 raise ExiLimitExceeded(f"code point {cp:#x} is not an XML character")
             chars.append(chr(cp))
-        return "".join(chars)
+        value = "".join(chars)
+        if table is not None and value:
+            table.add(key, value)
+        return value
 
 
 class BooleanType(Datatype):
@@ -104,7 +115,7 @@ class BooleanType(Datatype):
         else:
             raise ExiEncodeError(f"not a boolean: {text!r}")
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         return "true" if r.read(1) else "false"
 
 
@@ -133,7 +144,7 @@ class NBitIntegerType(Datatype):
             raise ExiEncodeError(f"{value} outside [{self.lo}, {self.hi}]")
         w.write(value - self.lo, self.width)
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         value = r.read(self.width)
         if value > self.hi - self.lo:
             raise ExiLimitExceeded(f"bounded integer offset {value} outside the range")
@@ -153,7 +164,7 @@ class UnsignedIntegerType(Datatype):
             raise ExiEncodeError(f"negative value {value} for an unsigned type")
         w.write_uint(value)
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         value = r.read_uint()
         if self.hi is not None and value > self.hi:
             raise ExiLimitExceeded(f"{value} exceeds the type maximum {self.hi}")
@@ -177,7 +188,7 @@ class IntegerType(Datatype):
             w.write(0, 1)
             w.write_uint(value)
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         negative = r.read(1)
         magnitude = r.read_uint()
         value = -magnitude - 1 if negative else magnitude
@@ -203,7 +214,7 @@ class EnumerationType(Datatype):
         except KeyError:
             raise ExiEncodeError(f"{text!r} is not one of the enumerated values") from None
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         i = r.read(self.width)
         if i >= len(self.values):
             raise ExiLimitExceeded(f"enumeration index {i} out of range")
@@ -229,7 +240,7 @@ class BinaryType(Datatype):
         w.write_uint(len(data))
         w.write_bytes(data)
 
-    def decode(self, r: BitReader) -> str:
+    def decode(self, r: BitReader, key: str = "") -> str:
         n = r.read_uint()
         if self.max_length is not None and n > self.max_length:
             raise ExiLimitExceeded(f"{self.name} length {n} exceeds the schema limit")

@@ -38,5 +38,9 @@ class ExiEncodeError(ExiError, SchemaViolation):
     """The document does not fit the grammar (unknown element, missing child, bad value)."""
 
 
+class ExiUnsupportedEncode(ExiEncodeError):
+    """The document needs a feature the V2G profile does not use (wildcard content, xsi:type)."""
+
+
 class ExiSchemaError(ExiError):
     """The XSDs cannot be read or use a construct the grammar builder does not support."""

@@ -49,7 +49,6 @@ from mcscomm.exi.xsd import (
 
 # Event kinds, in event-code order (EXI §8.5.4.4.2).
 AT, SE, SE_ANY, EE, CH = 0, 1, 2, 3, 4
-KIND_NAMES = {AT: "AT", SE: "SE", SE_ANY: "SE", EE: "EE", CH: "CH"}
 
 #: maxOccurs above this is treated as unbounded when expanding copies, to keep grammars small.
 #: No V2G schema comes close (largest: 2048); the difference would only show after that many
@@ -246,19 +245,26 @@ class _Builder:
                 last |= l2
             return nullable, first, last
         if op == "rep":
+            # Copies c_0..c_k-1 of one term; c_i may be followed by c_i+1 (and, while copies can
+            # be empty, by the ones after it); the last copy loops when unbounded.
             res = [self.analyse(item) for item in node.items]
             k = len(res)
+            reach: list[set[int]] = [set() for _ in range(k + 1)]
+            for i in range(k - 1, -1, -1):
+                reach[i] = res[i][1] | (reach[i + 1] if res[i][0] else set())
             for i in range(k - 1):
                 for p in res[i][2]:
-                    self.follow[p] |= res[i + 1][1]
+                    self.follow[p] |= reach[i + 1]
             if node.star:
                 for p in res[-1][2]:
                     self.follow[p] |= res[-1][1]
-            nullable = node.lo == 0 or all(r[0] for r in res[: node.lo])
+            lo = node.lo
+            nullable = all(r[0] for r in res[:lo])
             ends: set[int] = set()
-            for r in res[max(node.lo, 1) - 1 :]:
-                ends |= r[2]
-            return nullable, set(res[0][1]), ends
+            for i, r in enumerate(res):
+                if i >= lo - 1 or all(res[j][0] for j in range(i + 1, lo)):
+                    ends |= r[2]
+            return nullable, reach[0], ends
         _nullable, f, lst = self.analyse(node.items[0])
         if op == "star":
             for i in lst:
@@ -307,6 +313,9 @@ class Grammars:
         self.document.productions.append(Production(SE_ANY))
         # Document content has no second-level productions without preserved CM/PI/DT.
         self.document.finish(strict=True)
+        # One production per qname. Declarations sharing a qname but not a type would need
+        # EXI's relaxed fragment grammar; the first declaration wins (never the case for the
+        # signable -20 elements).
         seen: dict[QName, ElementDecl] = {}
         for decl in schema.all_elements:
             seen.setdefault(decl.name, decl)
@@ -396,9 +405,9 @@ class Grammars:
         return grammar
 
     def element_grammar(self, name: str) -> tuple[ElementDecl, TypeGrammar]:
-        """Grammar of the element (global first, else any local declaration) or type ``name``.
+        """Grammar of the element ``name`` (global first, else the first local declaration).
 
-        ``name`` is a local name, ``{uri}local`` or ``prefix``-free type name.
+        ``name`` is a local name or ``{uri}local``. Raises KeyError if no element has it.
         """
         for decl in self._decls_named(name):
             return decl, self.type_grammar(decl.type)

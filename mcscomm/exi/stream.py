@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from lxml import etree
 
-from mcscomm.exi.bits import BitReader, BitWriter
+from mcscomm.exi.bits import BitReader, BitWriter, StringTable
 from mcscomm.exi.errors import (
     ExiDecodeError,
     ExiEncodeError,
@@ -25,14 +25,17 @@ from mcscomm.exi.errors import (
     ExiLimitExceeded,
     ExiTrailingData,
     ExiUnsupported,
+    ExiUnsupportedEncode,
 )
-from mcscomm.exi.grammar import AT, CH, EE, SE, SE_ANY, Grammars, Production, State
+from mcscomm.exi.grammar import AT, CH, EE, SE, Grammars, Production, State
 from mcscomm.exi.xsd import QName
 
 #: EXI header of the V2G profile: distinguishing bits 10, no options, format version 1.
 HEADER = 0x80
 #: Deepest element nesting accepted on decode (a -20 message nests about 8 deep).
 MAX_DEPTH = 48
+#: Most character events accepted in one element (mixed content; xmldsig only).
+MAX_TEXT_EVENTS = 256
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
@@ -149,10 +152,6 @@ def _encode_untyped(w: BitWriter, state: State, text: str) -> State:
     return prod.target
 
 
-class ExiUnsupportedEncode(ExiEncodeError):
-    """The document needs a feature the V2G profile does not use (wildcard content, xsi:type)."""
-
-
 def encode_document(grammars: Grammars, root: etree._Element) -> bytes:
     """The EXI body (header ``0x80`` first) of a document whose root element is ``root``."""
     w = BitWriter()
@@ -209,6 +208,7 @@ def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int
     if depth > MAX_DEPTH:
         raise ExiLimitExceeded("element nesting too deep")
     last: etree._Element | None = None
+    texts = 0
     read = r.read
     sub = etree.SubElement
     prods = state.productions
@@ -218,8 +218,6 @@ def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int
             _read_code_fail(code, state)
         prod = prods[code]
         kind = prod.kind
-        if kind == EE:
-            return
         if kind == SE:
             last = sub(elem, prod.tag)
             simple = prod.simple
@@ -227,23 +225,29 @@ def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int
                 # Simple-typed child inline: CH, value, EE.
                 if read(simple[0]) != simple[1]:
                     _simple_fail(prod)
-                last.text = simple[2].decode(r)
+                last.text = simple[2].decode(r, prod.tag)
                 if read(simple[3]) != simple[4]:
                     _simple_fail(prod)
             else:
                 assert prod.child is not None
                 _decode_element(r, last, prod.child, depth + 1)
+        elif kind == EE:
+            return
         elif kind == CH:
             assert prod.datatype is not None
-            value = prod.datatype.decode(r)
+            value = prod.datatype.decode(r, str(elem.tag))
+            texts += 1
+            if texts > MAX_TEXT_EVENTS:
+                # Appending to .text is quadratic; no V2G element has more than one text node.
+                raise ExiLimitExceeded("too many character events in one element")
             if last is None:
                 elem.text = (elem.text or "") + value
             else:
                 last.tail = (last.tail or "") + value
         elif kind == AT:
             assert prod.datatype is not None
-            elem.set(prod.tag, prod.datatype.decode(r))
-        elif kind == SE_ANY:
+            elem.set(prod.tag, prod.datatype.decode(r, prod.tag))
+        else:
             raise ExiUnsupported("wildcard element content (no built-in grammars in V2G EXI)")
         state = prod.target  # type: ignore[assignment]
         prods = state.productions
@@ -301,9 +305,13 @@ def _tidy(root: etree._Element) -> etree._Element:
     return root
 
 
-def decode_document(grammars: Grammars, data: bytes) -> etree._Element:
-    """The element tree of an EXI document body. Raises :class:`ExiError` on any problem."""
-    r = BitReader(bytes(data))
+def decode_document(grammars: Grammars, data: bytes, *, value_hits: bool = False) -> etree._Element:
+    """The element tree of an EXI document body. Raises :class:`ExiError` on any problem.
+
+    ``value_hits`` accepts string-table hits (EXI default value partitions) from peers that do
+    not follow the V2G profile; by default they are refused as the profile requires.
+    """
+    r = BitReader(bytes(data), StringTable() if value_hits else None)
     try:
         _check_header(r)
         doc = grammars.document
@@ -321,9 +329,11 @@ def decode_document(grammars: Grammars, data: bytes) -> etree._Element:
     return _tidy(root)
 
 
-def decode_fragment(grammars: Grammars, data: bytes) -> list[etree._Element]:
+def decode_fragment(
+    grammars: Grammars, data: bytes, *, value_hits: bool = False
+) -> list[etree._Element]:
     """The elements of an EXI fragment stream (see :func:`encode_fragment`)."""
-    r = BitReader(bytes(data))
+    r = BitReader(bytes(data), StringTable() if value_hits else None)
     out: list[etree._Element] = []
     try:
         _check_header(r)

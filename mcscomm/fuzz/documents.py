@@ -36,7 +36,7 @@ def entities(rng: random.Random, doc: bytes) -> tuple[bytes, str]:
     kind = rng.choice(("laughs", "external", "parameter", "undeclared"))
     if kind == "laughs":
         decl = b'<!ENTITY a0 "lol">' + b"".join(
-            b"<!ENTITY a%d \"%s\">" % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10)))
+            b'<!ENTITY a%d "%s">' % (i, b"".join(b"&a%d;" % (i - 1) for _ in range(10)))
             for i in range(1, 10)
         )
         ref = b"&a9;"

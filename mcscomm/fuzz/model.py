@@ -27,7 +27,7 @@ FORMAT = "mcscomm-fuzz-finding/1"
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One write: ``data`` split into ``chunks`` writes ``chunk_gap_s`` apart, starting at ``at``."""
+    """One write: ``data`` in ``chunks`` writes ``chunk_gap_s`` apart, starting at ``at``."""
 
     data: bytes
     at: float = 0.0

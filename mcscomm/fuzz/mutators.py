@@ -26,13 +26,14 @@ from lxml import etree
 from mcscomm.codec import CodecError, XmlCodec
 from mcscomm.fuzz import documents, framing, values
 from mcscomm.fuzz.model import ANY, REJECT, Case, Step
-from mcscomm.fuzz.reference import EVCC, SECC, Reference, RefMsg
+from mcscomm.fuzz.reference import EVCC, Reference, RefMsg
 from mcscomm.session.transitions import SECC_TABLE, SeccState
 from mcscomm.v2gtp import build_frame
 
 _SID = re.compile(rb"SessionID>([0-9A-Fa-f]*)<")
+# the SECC assigns the session id in SessionSetupRes; before it there is none
 _NO_SESSION = frozenset(
-    {"SupportedAppProtocolReq", "SupportedAppProtocolRes", "SessionSetupReq"}
+    {"SupportedAppProtocolReq", "SupportedAppProtocolRes", "SessionSetupReq", "SessionSetupRes"}
 )
 #: Later than every ISO 15118-20 sequence timeout (60 s, facts §5.1).
 LATE_S = 61.0
@@ -73,9 +74,12 @@ class Classifier:
         if not self.allowed(name, state, base):
             return REJECT
         header = getattr(message, "header", None)
-        if header is not None and name not in _NO_SESSION:
-            if header.session_id != session_id(base.document):
-                return REJECT
+        if (
+            header is not None
+            and name not in _NO_SESSION
+            and header.session_id != session_id(base.document)
+        ):
+            return REJECT
         code = getattr(message, "response_code", None)
         if code is not None and str(getattr(code, "value", code)).startswith("FAILED"):
             return REJECT
@@ -148,7 +152,10 @@ class Generator:
                     continue
                 state = rng.choice(choices)
                 i = rng.choice(self._by_state[state])
-            built = self._build(name, rng, i, state)
+            try:
+                built = self._build(name, rng, i, state)
+            except ValueError:  # lxml refused a value: draw again (still deterministic)
+                built = None
             if built is None:
                 continue
             prefix_len, steps = built
@@ -189,9 +196,7 @@ class Generator:
             doc, label = documents.DOC_MUTATORS[name][0](rng, base.document)
             expect = self.classify(base.payload_type, doc, base, state)
             return i, [Step(build_frame(base.payload_type, doc), base.at, (expect,), label=label)]
-        writes, label = framing.FRAME_MUTATORS[name][0](
-            rng, base.payload_type, base.document, ANY
-        )
+        writes, label = framing.FRAME_MUTATORS[name][0](rng, base.payload_type, base.document, ANY)
         steps = []
         for data, expects, chunks, gap in writes:
             resolved = tuple(self._resolve(e, i, state, data) for e in expects)
@@ -204,8 +209,13 @@ class Generator:
             pt = int.from_bytes(data[2:4], "big")
             return self.classify(pt, base.document, base, state)
         if e == "repeat":
+            # the same request again, in the state the first one led to
             nxt = self.ref.messages[i + 1] if i + 1 < len(self.ref.messages) else None
-            return ANY if nxt is not None and nxt.name == base.name else REJECT
+            if nxt is None:
+                return REJECT
+            if self.ref.target == EVCC:
+                return ANY if nxt.name == base.name else REJECT
+            return ANY if self.classify.allowed(base.name, nxt.state, base) else REJECT
         return e
 
     def frame_step(self, m: RefMsg, at: float, i: int, state: str, label: str) -> Step:
@@ -295,7 +305,7 @@ def seq_setup_again(
     g: Generator, rng: random.Random, i: int, state: str
 ) -> tuple[int, list[Step]] | None:
     ms = _msgs(g)
-    first = 1 if g.ref.target == SECC else 1
+    first = 1  # SessionSetupReq (or its response) follows the SAP handshake
     if i <= first + 1 or len(ms) <= first:
         return None
     return i, [g.frame_step(ms[first], ms[i].at, i, state, f"{ms[first].name} again")]

@@ -11,6 +11,7 @@ message, :mod:`mcscomm.trace`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 from lxml import etree
 
 from mcscomm.codec.base import MESSAGE_CLASSES
-from mcscomm.session.config import EvccConfig, SeccConfig, SessionStore
+from mcscomm.session.config import EvccConfig, ImmediateAccept, SeccConfig, SessionStore
 from mcscomm.session.connection import EvccConnection, SeccConnection
 from mcscomm.session.loopback import default_configs, run_pair
 from mcscomm.v2gtp import FrameDecoder
@@ -76,11 +77,13 @@ class SessionSetup:
     evcc_faults: Any = None
 
     def configs(self, label: str = "ref") -> tuple[SeccConfig, EvccConfig]:
-        secc, evcc = default_configs(
-            charger=self.charger, truck=self.truck, scenario=self.scenario
-        )
+        """Fresh configs (own randomness, session store and authorizer) for one connection."""
+        secc, evcc = _profiles(self.charger, self.truck, self.scenario)
         secc = dataclasses.replace(
-            secc, random_bytes=seeded_random(f"secc:{label}"), store=SessionStore()
+            secc,
+            random_bytes=seeded_random(f"secc:{label}"),
+            store=SessionStore(),
+            authorizer=ImmediateAccept(),
         )
         if self.secc_faults is not None:
             secc = dataclasses.replace(secc, faults=self.secc_faults)
@@ -90,6 +93,12 @@ class SessionSetup:
         if self.evcc_faults is not None:
             evcc = dataclasses.replace(evcc, faults=self.evcc_faults)
         return secc, evcc
+
+
+@functools.cache
+def _profiles(charger: str, truck: str, scenario: str | None) -> tuple[SeccConfig, EvccConfig]:
+    # profiles are frozen dataclasses read from TOML: load them once per process
+    return default_configs(charger=charger, truck=truck, scenario=scenario)
 
 
 def _split(data: bytes) -> list[tuple[int, bytes]]:

@@ -22,7 +22,7 @@ from functools import cache
 from lxml import etree
 
 from mcscomm.codec.base import MESSAGE_CLASSES
-from mcscomm.messages.common_types import RationalNumber
+from mcscomm.messages import RationalNumber
 from mcscomm.messages.meta import NS_CM, NS_CT, NS_DC, NS_DS, TYPE_TAGS, Simple, XmlField, tag_of
 from mcscomm.messages.meta import xml_fields as _xml_fields
 
@@ -71,7 +71,7 @@ def annotate(root: etree._Element) -> list[Slot]:
 
 
 def _walk(elem: etree._Element, cls: type, slots: list[Slot]) -> None:
-    for name, xf in _xml_fields(cls):
+    for _name, xf in _xml_fields(cls):
         if xf.attribute and isinstance(xf.type, Simple) and elem.get(xf.name) is not None:
             slots.append(Slot(elem, xf, simple=xf.type, attr=xf.name))
     table = _children_of(cls)
@@ -129,7 +129,7 @@ def edge_values(s: Simple) -> list[str]:
     if s.kind == "enum":
         assert s.enum is not None
         values = [str(m.value) for m in s.enum]
-        return values + ["", "Invalid", values[0].lower(), values[0] + " ", values[0] * 3]
+        return [*values, "", "Invalid", values[0].lower(), values[0] + " ", values[0] * 3]
     if s.kind == "hex":
         n = s.length or s.max_length or 8
         return ["", "00" * n, "00" * (n + 1), "0" * (2 * n - 1), "ZZ" * n, "00" * max(n - 1, 0)]
@@ -144,7 +144,7 @@ def edge_values(s: Simple) -> list[str]:
             "A",
         ]
     n = s.max_length or s.length or 32
-    out = ["", "A" * n, "A" * (n + 1), "A" * (4 * n), "\u00e9" * n, "<&>\"'", "\u202e\u0000x"[0:2]]
+    out = ["", "A" * n, "A" * (n + 1), "A" * (4 * n), "\u00e9" * n, "<&>\"'", "\u202e\ufeff"]
     if s.kind == "id":
         out += ["1abc", "a b", "id:x"]
     if s.kind == "uri":
@@ -310,7 +310,7 @@ def wrong_namespace(rng: random.Random, root: etree._Element, slots: list[Slot])
 def _type_names() -> list[str]:
     prefixes = {NS_CM: "ns", NS_CT: "ct", NS_DC: "dc", NS_DS: "xmlsig"}
     names = [f"{prefixes.get(ns or '', 'ct')}:{name}" for ns, name in TYPE_TAGS.values()]
-    return sorted(set(names)) + ["xs:string", "xs:anyType", "ct:NoSuchType", "nope"]
+    return [*sorted(set(names)), "xs:string", "xs:anyType", "ct:NoSuchType", "nope"]
 
 
 _TYPE_NAMES = _type_names()

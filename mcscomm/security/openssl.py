@@ -37,6 +37,7 @@ SSL_CTRL_GET_NEGOTIATED_GROUP = 134
 TLS1_3_VERSION = 0x0304
 
 KEYLOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_VERIFIED = "_mcscomm_ssl_ctx"  # attribute caching the verified pointer on an SSLContext
 
 
 @cache
@@ -96,6 +97,9 @@ def ssl_ctx_pointer(ctx: ssl.SSLContext) -> int:
             and libssl.SSL_CTX_get_verify_mode(pointer) & 0x3 == _openssl_verify_mode(ctx)
         )
 
+    # Verified before: only the read-only comparison, no option flip on a live context.
+    if getattr(ctx, _VERIFIED, None) == pointer and agrees():
+        return pointer
     # Round trip: compare, flip an inert option through Python, compare again, restore.
     probe = ssl.OP_NO_COMPRESSION if hasattr(ssl, "OP_NO_COMPRESSION") else ssl.OP_NO_TICKET
     ok = agrees()
@@ -110,6 +114,7 @@ def ssl_ctx_pointer(ctx: ssl.SSLContext) -> int:
             "could not locate the SSL_CTX of this SSLContext (unexpected CPython layout); "
             "the ISO 15118-20 TLS profile cannot be enforced"
         )
+    setattr(ctx, _VERIFIED, pointer)
     return pointer
 
 

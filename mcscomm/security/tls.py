@@ -21,6 +21,7 @@ sigalgs and CA lists are set through :mod:`mcscomm.security.openssl` (see there 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import socket
@@ -152,8 +153,41 @@ def apply_profile(
         raise TlsProfileUnavailable("TLS 1.3-only setting did not reach OpenSSL")
 
 
+def _apply_or_degrade(
+    ctx: ssl.SSLContext,
+    algorithm: Algorithm,
+    ca_file: Path,
+    *,
+    server: bool,
+    allow_degraded: bool,
+) -> None:
+    try:
+        apply_profile(ctx, algorithm, ca_file, server=server)
+    except TlsProfileUnavailable as exc:
+        if not allow_degraded:
+            raise
+        # What plain Python can still do: TLS 1.3 only and one ECDHE group.
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        with contextlib.suppress(ValueError, ssl.SSLError):
+            ctx.set_ecdh_curve("secp521r1")
+        ctx._mcscomm_degraded = str(exc)  # type: ignore[attr-defined]
+        log.error(
+            "ISO 15118-20 TLS PROFILE NOT ENFORCED (%s): TLS 1.3 with group secp521r1 only; "
+            "cipher suites and signature algorithms are OpenSSL's defaults",
+            exc,
+        )
+
+
 def _install_keylog(ctx: ssl.SSLContext, keylog: KeyLog | None) -> None:
     if keylog is None or (keylog.path is None and keylog.udp is None):
+        return
+    if getattr(ctx, "_mcscomm_degraded", None):
+        if keylog.path is not None:
+            ctx.keylog_filename = str(keylog.path)  # Python's own NSS key-log file writer
+            log.warning("TLS KEY LOGGING IS ON (file %s): testing only", keylog.path)
+        if keylog.udp is not None:
+            log.error("TLS key log over UDP needs the OpenSSL bridge; not sending datagrams")
         return
     sink = _KeyLogSink(keylog)
     openssl.lib().SSL_CTX_set_keylog_callback(openssl.ssl_ctx_pointer(ctx), sink.callback)
@@ -165,8 +199,14 @@ def _install_keylog(ctx: ssl.SSLContext, keylog: KeyLog | None) -> None:
     )
 
 
-def secc_context(pki: Manifest | Path | str, *, keylog: KeyLog | None = None) -> ssl.SSLContext:
-    """Server context: SECC leaf chain, client certificate required and verified to the OEM root."""
+def secc_context(
+    pki: Manifest | Path | str, *, keylog: KeyLog | None = None, allow_degraded: bool = False
+) -> ssl.SSLContext:
+    """Server context: SECC leaf chain, client certificate required and verified to the OEM root.
+
+    TlsProfileUnavailable if the -20 profile cannot be set, unless ``allow_degraded`` (then one
+    ERROR line and a TLS 1.3 context with OpenSSL's default suites and sigalgs).
+    """
     manifest = _manifest(pki)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     role = manifest.roles["secc_leaf"]
@@ -175,13 +215,18 @@ def secc_context(pki: Manifest | Path | str, *, keylog: KeyLog | None = None) ->
     oem_root = manifest.roles["oem_root"].cert
     ctx.load_verify_locations(cafile=oem_root)
     ctx.verify_mode = ssl.CERT_REQUIRED  # V2G20-2400: always send CertificateRequest
-    apply_profile(ctx, manifest.algorithm, oem_root, server=True)
+    _apply_or_degrade(ctx, manifest.algorithm, oem_root, server=True, allow_degraded=allow_degraded)
     _install_keylog(ctx, keylog)
     return ctx
 
 
-def evcc_context(pki: Manifest | Path | str, *, keylog: KeyLog | None = None) -> ssl.SSLContext:
-    """Client context: verifies the SECC chain to the V2G root (no hostname), presents OEM chain."""
+def evcc_context(
+    pki: Manifest | Path | str, *, keylog: KeyLog | None = None, allow_degraded: bool = False
+) -> ssl.SSLContext:
+    """Client context: verifies the SECC chain to the V2G root (no hostname), presents OEM chain.
+
+    ``allow_degraded`` as for :func:`secc_context`.
+    """
     manifest = _manifest(pki)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False  # ISO 15118 has no host names; trust is the V2G root only
@@ -191,7 +236,9 @@ def evcc_context(pki: Manifest | Path | str, *, keylog: KeyLog | None = None) ->
     ctx.load_cert_chain(role.chain, role.key)
     v2g_root = manifest.roles["v2g_root"].cert
     ctx.load_verify_locations(cafile=v2g_root)
-    apply_profile(ctx, manifest.algorithm, v2g_root, server=False)
+    _apply_or_degrade(
+        ctx, manifest.algorithm, v2g_root, server=False, allow_degraded=allow_degraded
+    )
     _install_keylog(ctx, keylog)
     return ctx
 

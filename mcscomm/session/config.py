@@ -123,6 +123,7 @@ class EvccFaults:
       BPT service, BPT for a DC one).
     * ``select_parameter_set``: force this ParameterSetID in ServiceSelection.
     * ``select_service``: force this ServiceID in ServiceDetail/ServiceSelection.
+    * ``exceed_power_profile``: announce an EVPowerProfile at twice the schedule (Scheduled).
     """
 
     wrong_session_id_in: str | None = None
@@ -134,6 +135,7 @@ class EvccFaults:
     wrong_charge_parameters: bool = False
     select_parameter_set: int | None = None
     select_service: int | None = None
+    exceed_power_profile: bool = False
 
 
 def _default_random(n: int) -> bytes:

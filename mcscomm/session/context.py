@@ -6,6 +6,7 @@ change beyond the request lives here, so a handler can be unit-tested with a han
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from mcscomm.messages.enums import AuthorizationType, ControlMode, EvseNotification, ServiceId
@@ -25,6 +26,12 @@ EPOCH_BASE = 1_767_225_600
 def timestamp(now: float) -> int:
     """MessageHeader TimeStamp for ``now``."""
     return int(now) if now >= 1_000_000_000 else EPOCH_BASE + int(now)
+
+
+def session_time(ts: int, now: float) -> float:
+    """Inverse of :func:`timestamp`: a TimeAnchor as session time (whole seconds), using ``now``
+    to tell a virtual clock (offset EPOCH_BASE) from Unix time (offset 0)."""
+    return float(ts - (timestamp(now) - math.floor(now)))
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ The truck's battery and controller live in :class:`TruckPower`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ from mcscomm.session.events import (
     StateChanged,
     TimeoutOccurred,
 )
+from mcscomm.session.installation import accept_installation, build_installation_request
 from mcscomm.session.power_adapter import TruckPower
 from mcscomm.session.services import MCS_SERVICES, is_bidirectional
 from mcscomm.session.signing import CONTRACT, SignaturePort
@@ -394,8 +396,6 @@ class EvccSession:
         return AuthorizationSetupReq(header=self._header(now))
 
     def _build_certificate_installation(self, now: float) -> Any:
-        from mcscomm.session.installation import build_installation_request
-
         return build_installation_request(self, now)
 
     def _build_authorization(self, now: float) -> AuthorizationReq:
@@ -414,7 +414,7 @@ class EvccSession:
                     certificate=chain[0], sub_certificates=SubCertificates(certificate=chain[1:])
                 ),
             )
-            header.signature = self._signed(mode)
+            header.signature = self.signed(mode)
             return AuthorizationReq(
                 header=header,
                 selected_authorization_service=AuthorizationType.PNC,
@@ -426,9 +426,10 @@ class EvccSession:
             authorization_mode=EIM_AReqAuthorizationMode(),
         )
 
-    def _signed(self, fragment: Any) -> Any:
+    def signed(self, fragment: Any, role: str = CONTRACT) -> Any:
+        """Sign with the key of ``role`` (the ``bad_signature`` fault flips a byte)."""
         assert self.signatures is not None
-        signature = self.signatures.sign(fragment, CONTRACT)
+        signature = self.signatures.sign(fragment, role)
         if self.config.faults.bad_signature:
             raw = bytearray(signature.signature_value)
             raw[len(raw) // 2] ^= 0x01
@@ -550,7 +551,9 @@ class EvccSession:
         )
 
     def _power_profile(self, now: float) -> EVPowerProfile | None:
-        """Scheduled: select the first offered tuple and mirror it as our profile."""
+        """Scheduled: select the first offered tuple; the profile is that tuple's plan from
+        ``now`` on (charge > 0 from the charging schedule, discharge < 0 from the discharging
+        one), anchored at the current whole second."""
         if self.config.control_mode is not ControlMode.SCHEDULED or self.ctx.schedule is None:
             return None
         tuples = self.ctx.schedule.schedule_tuple
@@ -558,12 +561,15 @@ class EvccSession:
             return None
         chosen = tuples[0]
         self.ctx.selected_tuple_id = chosen.schedule_tuple_id
-        entries = [
-            PowerScheduleEntry(duration=e.duration, power=e.power)
-            for e in chosen.charging_schedule.power_schedule.power_schedule_entries.power_schedule_entry
-        ][:2048]
+        anchor = timestamp(now)
+        plan = _profile_from_schedule(
+            chosen, anchor, bidirectional=is_bidirectional(self.ctx.service)
+        )
+        if self.config.faults.exceed_power_profile:
+            plan = [(d, p * 2.0 + math.copysign(1000.0, p or 1.0)) for d, p in plan]
+        entries = [PowerScheduleEntry(duration=d, power=rn_down(p)) for d, p in plan]
         return EVPowerProfile(
-            time_anchor=timestamp(now),
+            time_anchor=anchor,
             control_mode=Scheduled_EVPPTControlMode(
                 selected_schedule_tuple_id=chosen.schedule_tuple_id
             ),
@@ -677,7 +683,7 @@ class EvccSession:
         )
         header = self._header(now)
         if self.ctx.auth is AuthorizationType.PNC and self.signatures is not None:
-            header.signature = self._signed(data)
+            header.signature = self.signed(data)
         msg = MeteringConfirmationReq(header=header, signed_metering_data=data)
         self._out.append(Outgoing(int(PayloadType.METERING_CONFIRMATION), msg))
         self._side_deadline = now + self.config.timings.evcc_msg_timeout("MeteringConfirmationReq")
@@ -734,8 +740,6 @@ class EvccSession:
     def _on_CertificateInstallationRes(self, res: Any, now: float) -> str:
         if res.evse_processing is not Processing.FINISHED:
             return "ongoing"
-        from mcscomm.session.installation import accept_installation
-
         try:
             accept_installation(self, res, now)
         except SignatureError as exc:
@@ -841,9 +845,10 @@ class EvccSession:
         lenient = self.config.profile is Profile.LENIENT
         i = value(res.evse_present_current)
         v = value(res.evse_present_voltage)
-        if is_bidirectional(ctx.service) and self.config.control_mode is ControlMode.SCHEDULED:
-            if ctx.discharge and i > 0 and not self._negative:
-                i = -i  # strict: magnitudes, the Discharge channel gives the sign
+        scheduled = self.config.control_mode is ControlMode.SCHEDULED
+        flip = scheduled and ctx.discharge and i > 0 and not self._negative
+        if flip and is_bidirectional(ctx.service):
+            i = -i  # strict: magnitudes, the Discharge channel gives the sign
         self.power.observe(now, i, v)
         mode = res.control_mode
         self.power.accept_evse_limits(
@@ -942,9 +947,9 @@ class EvccSession:
                 final_soc=self.power.soc_percent,
             )
         )
-        self._emit(SessionEnded(t=now, result=result, reason=reason))
         if self.state is not E.CLOSED:
             self._emit(StateChanged(t=now, old=self.state.name, new=E.CLOSED.name))
+        self._emit(SessionEnded(t=now, result=result, reason=reason))
         self.state = E.CLOSED
         self._ended = True
         self.result = result
@@ -963,6 +968,51 @@ class EvccSession:
                 discharged_wh=meter.bpt_discharged_energy_reading_wh,
             )
         )
+
+
+def _segments(schedule: Any) -> list[tuple[int, int, float]]:
+    """(start, end, |power|) of a ChargingSchedule's entries in TimeAnchor seconds."""
+    ps = schedule.power_schedule
+    t = ps.time_anchor
+    out = []
+    for e in ps.power_schedule_entries.power_schedule_entry:
+        out.append((t, t + e.duration, abs(float(e.power))))
+        t += e.duration
+    return out
+
+
+def _power_at(segments: list[tuple[int, int, float]], t: int) -> float:
+    for a, b, p in segments:
+        if a <= t < b:
+            return p
+    return segments[-1][2] if segments and t >= segments[-1][1] else 0.0
+
+
+def _profile_from_schedule(
+    tup: Any, anchor: int, *, bidirectional: bool
+) -> list[tuple[int, float]]:
+    """Signed (duration, power) entries following ``tup`` from ``anchor`` (<= 2048 entries)."""
+    charge = _segments(tup.charging_schedule)
+    discharge = (
+        _segments(tup.discharging_schedule)
+        if bidirectional and tup.discharging_schedule is not None
+        else []
+    )
+    points = {anchor}
+    for a, b, _ in charge + discharge:
+        points.update(x for x in (a, b) if x > anchor)
+    times = sorted(points)
+    if len(times) == 1:
+        times.append(anchor + 60)  # past the schedule's end: its last entry holds
+    plan: list[tuple[int, float]] = []
+    for a, b in itertools.pairwise(times):
+        cp, dp = _power_at(charge, a), _power_at(discharge, a)
+        p = cp if cp > 0 or dp <= 0 else -dp
+        if plan and plan[-1][1] == p:
+            plan[-1] = (plan[-1][0] + b - a, p)
+        else:
+            plan.append((b - a, p))
+    return plan[:2048]
 
 
 def value_or(x: float, default: float = 0.0) -> float:

@@ -94,9 +94,14 @@ class SeccPower:
         """A backend setpoint (W, > 0 charge, < 0 discharge, inf = as much as allowed) and caps,
         in force from ``now`` until changed."""
         step = EmsStep(
-            0.0, setpoint_w, max_charge_power_w, max_discharge_power_w, grid_import_w, grid_export_w,
+            0.0,
+            setpoint_w,
+            max_charge_power_w,
+            max_discharge_power_w,
+            grid_import_w,
+            grid_export_w,
             label="set_backend",
-        )  # fmt: skip
+        )
         self.play(Scenario(name="backend", steps=(step,), duration_s=INF), now)
 
     def setpoint(self, now: float) -> float | None:

@@ -174,7 +174,7 @@ class SeccSession:
         if next_state is SeccState.CLOSED:
             stop = self.ctx.stop_kind
             result = RESULT_PAUSED if stop == "pause" else RESULT_SUCCESS
-            self._end(now, result, f"SessionStop({stop})")
+            self._end(now, result, f"SessionStop({(stop or 'terminate').capitalize()})")
             return
         self._arm_sequence_timer(name, outcome, now)
 
@@ -263,11 +263,11 @@ class SeccSession:
         if self._ended:
             return
         ctx = self.ctx
-        if self.state in _POWER_STATES or ctx.charge_loop_started is not None:
-            if result == RESULT_FAILED:
-                # facts/issue 4 §3: ramp to zero within the charger's bounded time, then open
-                t_zero, current = ctx.power.safe_state(now, reason)
-                self._emit(SafeStateReached(t=t_zero, reason=reason, current_a=current))
+        powered = self.state in _POWER_STATES or ctx.charge_loop_started is not None
+        if powered and result == RESULT_FAILED:
+            # issue 4 §3: ramp to zero within the charger's bounded time, then open contactors
+            t_zero, current = ctx.power.safe_state(now, reason)
+            self._emit(SafeStateReached(t=t_zero, reason=reason, current_a=current))
         c = ctx.counters
         self._emit(
             SessionSummary(
@@ -281,8 +281,8 @@ class SeccSession:
                 final_soc=c.soc,
             )
         )
-        self._emit(SessionEnded(t=now, result=result, reason=reason))
         self._transition(SeccState.CLOSED, now)
+        self._emit(SessionEnded(t=now, result=result, reason=reason))
         self._ended = True
         self._deadline = None
         self.close_reason = reason

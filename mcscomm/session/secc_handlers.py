@@ -49,6 +49,7 @@ from mcscomm.messages.common_messages import (
     PowerSchedule,
     PowerScheduleEntry,
     PowerScheduleEntryList,
+    Scheduled_EVPPTControlMode,
     Scheduled_SEReqControlMode,
     Scheduled_SEResControlMode,
     ScheduleTuple,
@@ -88,17 +89,19 @@ from mcscomm.messages.enums import (
     ChargingSession,
     ControlMode,
     EvseNotification,
+    PowerToleranceAcceptance,
     Processing,
     ResponseCode,
     ServiceId,
 )
 from mcscomm.power.controller import EvRequest
 from mcscomm.power.limits import INF, LimitsError, PartyLimits
+from mcscomm.power.schedule import ProfileVerdict, validate_ev_power_profile
 from mcscomm.power.schedule import ScheduleTuple as PowerScheduleTuple
 from mcscomm.security.errors import SignatureError
 from mcscomm.session import errors
 from mcscomm.session.config import PausedSession, Profile
-from mcscomm.session.context import SeccContext, timestamp
+from mcscomm.session.context import SeccContext, session_time, timestamp
 from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, value
 from mcscomm.session.events import (
     MeteringConfirmed,
@@ -108,6 +111,7 @@ from mcscomm.session.events import (
     SessionPaused,
     SessionResumed,
 )
+from mcscomm.session.installation import certificate_installation
 from mcscomm.session.services import (
     MCS_SERVICES,
     find_parameter_set,
@@ -278,8 +282,6 @@ def handle_certificate_installation(
     """Install a contract certificate for a truck without one (only when offered)."""
     if not ctx.config.certificate_installation or AuthorizationType.PNC not in ctx.offered_auth:
         raise errors.SequenceError("CertificateInstallation was not offered")
-    from mcscomm.session.installation import certificate_installation
-
     return certificate_installation(req, ctx, _header(ctx)), "ok"
 
 
@@ -549,7 +551,9 @@ def handle_schedule_exchange(
 def _offers(req: ScheduleExchangeReq, ctx: SeccContext) -> list[PowerScheduleTuple]:
     max_entries = min(req.maximum_supporting_points, 1024)
     try:
-        return ctx.power.schedules(ctx.now, ctx.config.schedule_duration_s, max(12, max_entries))
+        # anchored at a whole second so TimeAnchor (integer seconds) maps back exactly
+        start = math.floor(ctx.now)
+        return ctx.power.schedules(start, ctx.config.schedule_duration_s, max(12, max_entries))
     except LimitsError as exc:
         raise errors.WrongChargeParameter(f"cannot build a schedule: {exc}") from exc
 
@@ -589,13 +593,14 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
     """Start (with the BPT channel), Stop, ScheduleRenegotiation; Standby is not supported."""
     assert ctx.service is not None
     progress = req.charge_progress
+    code = ResponseCode.OK
     if progress is ChargeProgress.START:
         channel = req.bpt_channel_selection
         if channel is ChannelSelection.DISCHARGE and not is_bidirectional(ctx.service):
             raise errors.WrongChargeParameter("Discharge channel on a non-BPT service")
         ctx.discharge = channel is ChannelSelection.DISCHARGE
         if ctx.control_mode is ControlMode.SCHEDULED and ctx.schedules:
-            _select_schedule(req, ctx)
+            code = _select_schedule(req, ctx)
         if not ctx.power.start(ctx.now):
             raise errors.PowerDeliveryNotApplied("contactors latched open by a fault")
         if ctx.charge_loop_started is None:
@@ -611,22 +616,47 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
         outcome = "renegotiate"
     else:
         raise errors.InvalidRequest("ChargeProgress=Standby is not supported")
-    return PowerDeliveryRes(header=_header(ctx), response_code=ResponseCode.OK), outcome
+    return PowerDeliveryRes(header=_header(ctx), response_code=code), outcome
 
 
-def _select_schedule(req: PowerDeliveryReq, ctx: SeccContext) -> None:
-    from mcscomm.messages.common_messages import Scheduled_EVPPTControlMode
-
+def _select_schedule(req: PowerDeliveryReq, ctx: SeccContext) -> ResponseCode:
+    """Scheduled: the tuple the EV selected, and its EVPowerProfile checked against it
+    (FAILED_EVPowerProfileViolation beyond the schedule and its tolerance; WARNING within)."""
     profile = req.ev_power_profile
     chosen = ctx.schedules[0]
+    code = ResponseCode.OK
     if profile is not None and isinstance(profile.control_mode, Scheduled_EVPPTControlMode):
         wanted = profile.control_mode.selected_schedule_tuple_id
         match = [s for s in ctx.schedules if s.schedule_tuple_id == wanted]
         if not match:
             raise errors.ScheduleSelectionInvalid(f"ScheduleTupleID {wanted} was not offered")
         chosen = match[0]
+        entries = [
+            (float(e.duration), float(e.power))
+            for e in profile.ev_power_profile_entries.ev_power_profile_entry
+        ]
+        tolerance = (
+            profile.control_mode.power_tolerance_acceptance
+            is PowerToleranceAcceptance.POWER_TOLERANCE_CONFIRMED
+        )
+        check = validate_ev_power_profile(
+            session_time(profile.time_anchor, ctx.now),
+            entries,
+            chosen,
+            tolerance_accepted=tolerance,
+        )
+        if check.verdict is ProfileVerdict.WARNING_VIOLATION:
+            code = ResponseCode.WARNING_EV_POWER_PROFILE_VIOLATION
+        elif check.verdict is not ProfileVerdict.OK:
+            exc = errors.PowerProfileViolation(
+                f"EVPowerProfile entry {check.entry}: {check.power_w:g} W, "
+                f"allowed {check.allowed_w:g} W ({check.reason})"
+            )
+            exc.response_code = check.verdict.value
+            raise exc
     ctx.selected_schedule_id = chosen.schedule_tuple_id
     ctx.power.select_schedule(chosen)
+    return code
 
 
 # -- DC_ChargeLoop --------------------------------------------------------------------------------

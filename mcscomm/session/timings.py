@@ -30,8 +30,8 @@ class Timings:
     # V2G_EVCC_Sequence_Performance_Time / V2G_SECC_Sequence_Timeout outside the loop (facts §5.1).
     evcc_sequence_performance_s: float = 40.0
     secc_sequence_timeout_s: float = 60.0
-    # Charge-loop cadence (facts §5.2): the EVCC sends the next DC_ChargeLoopReq within 0.25 s of the
-    # previous response; the SECC ends the session after 0.5 s of silence.
+    # Charge-loop cadence (facts §5.2): the EVCC sends the next DC_ChargeLoopReq within 0.25 s of
+    # the previous response; the SECC ends the session after 0.5 s of silence.
     charge_loop_cycle_s: float = 0.25
     secc_charge_loop_sequence_timeout_s: float = 0.5
     # Ongoing loops (facts §5.1): EVCC gives up after 60 s, the SECC must finish within 55 s.

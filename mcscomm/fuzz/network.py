@@ -1,0 +1,274 @@
+"""Fuzz an SECC over TCP or TLS by address (we play the EVCC).
+
+Every case gets a new connection. Our own sans-IO EVCC (:class:`EvccConnection`) drives the
+live session through the valid prefix -- answering whatever the target says, on the real
+clock -- and stops just before request number ``prefix_len``; then the case's steps are written
+with the live session id patched in (the reference documents carry the recorded one; both are 16
+hex digits, so frame lengths stay right). Answers are read with the EVCC's message timeout
+(2 s, 0.5 s in the charge loop; facts §5.1/5.2) as the hang limit.
+
+Real time cannot be skipped over a socket: cases that wait for a 60 s sequence timeout are not
+played (``seq.late``), slow-sender gaps are capped at ``max_gap_s``, and a target that neither
+answers an invalid frame nor closes within ``close_wait_s`` is given the benefit of the doubt
+(``StepResult.timed_out``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mcscomm.fuzz.model import ANY, Case, Step
+from mcscomm.fuzz.mutators import session_id
+from mcscomm.fuzz.reference import SessionSetup
+from mcscomm.fuzz.targets import FrameSplitter, Observation, StepResult, root_name
+from mcscomm.session.connection import EvccConnection, default_codec
+from mcscomm.session.timings import Timings
+from mcscomm.v2gtp import build_frame
+
+_SID_TEXT = re.compile(rb"SessionID>([0-9A-Fa-f]{16})<")
+
+
+@dataclass(slots=True)
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    frames: FrameSplitter
+    eof: bool = False
+    error: str | None = None
+
+
+class NetworkSeccTarget:
+    """An SECC at ``host:port`` (TLS when ``ssl_context`` is given)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        setup: SessionSetup | None = None,
+        ref_session_id: bytes | None = None,
+        timings: Timings | None = None,
+        close_wait_s: float = 0.3,
+        max_gap_s: float = 0.5,
+        connect_timeout_s: float = 5.0,
+        prefix_timeout_s: float = 60.0,
+        driver_tls: bool = True,
+    ) -> None:
+        self.host, self.port = host, port
+        self.ssl_context = ssl_context
+        self.setup = setup or SessionSetup()
+        self.ref_sid = ref_session_id
+        self.timings = timings or Timings()
+        self.close_wait_s = close_wait_s
+        self.max_gap_s = max_gap_s
+        self.connect_timeout_s = connect_timeout_s
+        self.prefix_timeout_s = prefix_timeout_s
+        # what our driving EVCC believes about the transport (plain-TCP fuzzing of a -20 SECC
+        # only works when the driver does not refuse to speak -20 without TLS)
+        self.driver_tls = driver_tls
+        self._loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        self._loop.close()
+
+    def run(self, case: Case) -> Observation:
+        return self._loop.run_until_complete(self._run(case))
+
+    # -- one case ----------------------------------------------------------------------------
+
+    async def _run(self, case: Case) -> Observation:
+        try:
+            conn = await asyncio.wait_for(self._connect(), self.connect_timeout_s)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            # the target is gone (or refuses us): that is the crash oracle's business
+            res = StepResult(closed=True, crash=f"cannot connect: {type(exc).__name__}: {exc}")
+            return Observation([res], case.prefix_len)
+        try:
+            prefix, live_sid = await self._drive(conn, case)
+            if prefix is None:
+                res = StepResult(closed=True, crash="target did not complete the valid prefix")
+                return Observation([res], case.prefix_len)
+            results = []
+            for step in case.steps[case.prefix_len :]:
+                results.append(await self._step(conn, step, live_sid))
+                if conn.eof:
+                    break
+            return Observation(results, case.prefix_len, prefix)
+        finally:
+            conn.writer.close()
+            try:
+                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+
+    async def _connect(self) -> _Conn:
+        server_hostname = "" if self.ssl_context is not None else None
+        reader, writer = await asyncio.open_connection(
+            self.host, self.port, ssl=self.ssl_context, server_hostname=server_hostname
+        )
+        return _Conn(reader, writer, FrameSplitter())
+
+    async def _read(self, conn: _Conn, within: float) -> list[tuple[int, bytes]]:
+        """Frames arriving within ``within`` s (returns as soon as at least one is complete)."""
+        deadline = time.monotonic() + within
+        while not conn.eof:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            try:
+                data = await asyncio.wait_for(conn.reader.read(65536), left)
+            except TimeoutError:
+                return []
+            except (OSError, ssl.SSLError):
+                data = b""
+            if not data:
+                conn.eof = True
+                return []
+            try:
+                frames = conn.frames.feed(data)
+            except ValueError as exc:
+                conn.error = str(exc)
+                return []
+            if frames:
+                return frames
+        return []
+
+    async def _drive(self, conn: _Conn, case: Case) -> tuple[list[StepResult] | None, bytes]:
+        """Run our EVCC on the live connection until ``prefix_len`` requests were answered.
+
+        Returns the prefix results (None when the target did not let us get there) and the live
+        session id.
+        """
+        p = case.prefix_len
+        results: list[StepResult] = []
+        live_sid = bytes(8)
+        if p == 0:
+            return results, live_sid
+        _, evcc_cfg = self.setup.configs("net")
+        driver = EvccConnection(evcc_cfg, now=0.0, tls=self.driver_tls, codec=default_codec())
+        t0 = time.monotonic()
+        driver.start(0.0)
+        pending = FrameSplitter()
+        while time.monotonic() - t0 < self.prefix_timeout_s:
+            data = driver.data_to_send()
+            if data:
+                for pt, doc in pending.feed(data):
+                    if len(results) == p:
+                        return results, live_sid  # stop just before request number p
+                    conn.writer.write(build_frame(pt, doc))
+                    res = StepResult()
+                    results.append(res)
+                    name = root_name(b"\0" * 8 + doc)
+                    res.frames = await self._read(conn, self.timings.evcc_msg_timeout(name))
+                    res.closed = conn.eof
+                    if not res.frames:
+                        return None, live_sid
+                    for apt, answer in res.frames:
+                        sid = session_id(answer)
+                        if sid and any(sid):
+                            live_sid = sid
+                        driver.receive_data(build_frame(apt, answer), time.monotonic() - t0)
+                continue
+            if len(results) == p:
+                return results, live_sid
+            timer = driver.get_timer()
+            if driver.closed or timer is None:
+                return None, live_sid
+            wait = timer - (time.monotonic() - t0)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            driver.handle_timer(max(timer, time.monotonic() - t0))
+        return None, live_sid
+
+    async def _step(self, conn: _Conn, step: Step, live_sid: bytes) -> StepResult:
+        res = StepResult()
+        data = step.data
+        if self.ref_sid is not None and any(live_sid):
+            data = data.replace(
+                self.ref_sid.hex().upper().encode(), live_sid.hex().upper().encode()
+            )
+        n = max(1, min(step.chunks, len(data) or 1))
+        size = -(-len(data) // n) if data else 0
+        try:
+            for k in range(n):
+                if k and step.chunk_gap_s:
+                    await asyncio.sleep(min(step.chunk_gap_s, self.max_gap_s))
+                conn.writer.write(data[k * size : (k + 1) * size] if size else b"")
+                await conn.writer.drain()
+        except (OSError, ssl.SSLError):
+            conn.eof = True
+        wants = any(e == ANY for e in step.expect)
+        name = root_name(data)
+        limit = self.timings.evcc_msg_timeout(name if name.endswith("Req") else name + "Req")
+        frames = await self._read(conn, limit if wants else self.close_wait_s)
+        res.frames.extend(frames)
+        # answers to the other frames of the write, then the close that must follow a FAILED
+        while frames and len(res.frames) < max(1, len(step.expect)):
+            frames = await self._read(conn, 0.05)
+            res.frames.extend(frames)
+        if not conn.eof and res.frames:
+            await self._read(conn, self.close_wait_s)  # a FAILED answer must be followed by EOF
+        res.closed = conn.eof
+        res.transport_error = conn.error
+        # no answer to an invalid frame and still open: the target may be waiting for its own
+        # (60 s) sequence timeout, which we do not sit out over a socket
+        res.timed_out = not conn.eof and not res.frames and not wants
+        return res
+
+
+def ref_session_id(messages: tuple[object, ...]) -> bytes | None:
+    """The session id the reference requests carry (to be replaced by the live one)."""
+    for m in messages:
+        sid = session_id(getattr(m, "document", b""))
+        if sid and any(sid):
+            return sid
+    return None
+
+
+class BackgroundServer:
+    """A TCP/TLS server on loopback in a thread of its own (tests, benchmarks).
+
+    ``factory(now)`` makes one sans-IO connection per socket; the server is our asyncio
+    :class:`~mcscomm.endpoints.secc_server.SeccServer`.
+    """
+
+    def __init__(self, factory: Any, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._factory = factory
+        self._ssl = ssl_context
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.address: tuple[str, int] = ("127.0.0.1", 0)
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from mcscomm.endpoints.secc_server import SeccServer
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = SeccServer(self._factory, ssl_context=self._ssl)
+        self.address = await server.start("127.0.0.1", 0)
+        self._ready.set()
+        await self._stop.wait()
+        await server.close()

@@ -1,0 +1,335 @@
+"""Oracles: turn an observation into at most one verdict (the first thing that went wrong).
+
+* crash -- an exception escaped the connection (``exception``), or the target reported a defect
+  in itself, i.e. a handler bug it caught (``internal-error``);
+* hang -- a valid request got no answer within the EVCC's message timeout (``no-answer``, facts
+  §5.1/5.2), an invalid or incomplete one left the connection open past every sequence timeout
+  (``never-closed``), an EVCC neither sent its next request nor ended (``no-request``);
+* violation -- invalid input answered ``OK*`` (``accepted-invalid``), anything answered after a
+  FAILED response or the connection left open after it (``continued-after-failed``,
+  ``open-after-failed``), an EVCC that carries on after an invalid response
+  (``continued-after-invalid``), a response or frame that does not validate
+  (``invalid-response``, ``invalid-frame``), current beyond what either side allowed
+  (``power-limit``).
+
+Resource growth is judged across a campaign by :class:`ResourceMonitor`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from mcscomm.codec import CodecError, XmlCodec
+from mcscomm.fuzz.model import ANY, CRASH, HANG, REJECT, RESOURCE, VIOLATION, Case, Verdict
+from mcscomm.fuzz.reference import SECC
+from mcscomm.fuzz.targets import Observation, StepResult, split_frames
+
+_CODE = re.compile(rb"ResponseCode>([A-Za-z_]+)<")
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+#: Relative tolerance of the power-limit oracle (rounding of RationalNumber conversions).
+TOLERANCE = 1e-3
+
+
+def response_code(doc: bytes) -> str:
+    m = _CODE.search(doc)
+    return m.group(1).decode() if m else ""
+
+
+def _rational(root: etree._Element, local: str) -> float | None:
+    for elem in root.iter():
+        if isinstance(elem.tag, str) and elem.tag.endswith("}" + local):
+            value = exponent = None
+            for child in elem:
+                name = etree.QName(child).localname
+                if name == "Value":
+                    value = child.text
+                elif name == "Exponent":
+                    exponent = child.text
+            try:
+                return int(value or "") * 10.0 ** int(exponent or "")
+            except (ValueError, OverflowError):
+                return None
+    return None
+
+
+@dataclass(slots=True)
+class _Limits:
+    evse_charge: float = float("inf")
+    evse_discharge: float = float("inf")
+    ev_charge: float = float("inf")
+    ev_discharge: float = float("inf")
+
+    def copy(self) -> _Limits:
+        return dataclasses.replace(self)
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What judging carries from one step to the next: a FAILED answer (SECC) or an invalid
+    response (EVCC) was seen, and the limits announced so far."""
+
+    flag: bool = False
+    limits: _Limits = field(default_factory=_Limits)
+
+
+@dataclass(slots=True)
+class Oracle:
+    """Judges observations of one target role. ``validate`` re-decodes every frame the target
+    wrote (needed for foreign targets; our own connections validate what they encode)."""
+
+    role: str
+    codec: XmlCodec | None = None
+    validate: bool = False
+    _parsed: dict[int, tuple[bytes, dict[str, float | None]]] = field(default_factory=dict)
+    _cached: int = 0
+    _prefix: dict[int, tuple[list[StepResult], Verdict | None, _Scan]] = field(default_factory=dict)
+
+    def judge(self, case: Case, obs: Observation) -> Verdict | None:
+        """The first verdict for ``case`` given ``obs`` (None: nothing wrong)."""
+        scan = self._scan_secc if self.role == SECC else self._scan_evcc
+        state = _Scan()
+        if obs.prefix:
+            # the prefix of a snapshot comes back identical every case: judge it once
+            key = id(obs.prefix)
+            hit = self._prefix.get(key)
+            if hit is None or hit[0] is not obs.prefix:
+                self._cached = len(obs.prefix)
+                v = scan(case, obs.prefix, 0, state)
+                hit = (obs.prefix, v, dataclasses.replace(state, limits=state.limits.copy()))
+                self._prefix[key] = hit
+            if hit[1] is not None:
+                return hit[1]
+            state = dataclasses.replace(hit[2], limits=hit[2].limits.copy())
+        self._cached = 0
+        return scan(case, obs.results, len(obs.prefix), state)
+
+    # -- SECC target (we sent requests) --------------------------------------------------------
+
+    def _scan_secc(
+        self, case: Case, results: list[StepResult], k0: int, st: _Scan
+    ) -> Verdict | None:
+        limits = st.limits
+        for n, res in enumerate(results):
+            k = k0 + n
+            step = case.steps[k]
+            v = self._common(k, res)
+            if v is not None:
+                return v
+            if st.flag and res.frames:
+                return Verdict(
+                    VIOLATION, "continued-after-failed", f"answered after FAILED: {_names(res)}", k
+                )
+            sent = self._requests(step.data)
+            for j, (_, doc) in enumerate(res.frames):
+                code = response_code(doc)
+                exp = step.expect[j] if j < len(step.expect) else ANY
+                if exp == REJECT and code.startswith("OK"):
+                    what = step.label or case.mutator
+                    detail = f"{_root(doc)} {code} to invalid input ({what})"
+                    return Verdict(VIOLATION, "accepted-invalid", detail, k)
+                if code.startswith("FAILED"):
+                    st.flag = True
+                if code.startswith("OK") and j < len(sent):
+                    self._ev_limits(sent[j], limits, k)
+                v = self._power(doc, limits, k)
+                if v is not None:
+                    return v
+                if st.flag and j + 1 < len(res.frames):
+                    return Verdict(VIOLATION, "continued-after-failed", "answer after FAILED", k)
+            if st.flag and not res.closed:
+                return Verdict(VIOLATION, "open-after-failed", "connection open after FAILED", k)
+            if not res.frames and not res.closed:
+                if any(e == ANY for e in step.expect):
+                    detail = f"no answer to {step.label or case.mutator} within the msg timeout"
+                    return Verdict(HANG, "no-answer", detail, k)
+                if not res.timed_out:
+                    return Verdict(HANG, "never-closed", "no answer and never closed", k)
+        return None
+
+    def _requests(self, data: bytes) -> list[bytes]:
+        return [doc for _, doc in split_frames(data)]
+
+    def _values(self, doc: bytes, names: tuple[str, ...], k: int) -> dict[str, float | None]:
+        hit = self._parsed.get(id(doc))
+        if hit is not None and hit[0] is doc:
+            return hit[1]
+        try:
+            root = etree.fromstring(doc, _PARSER)
+            vals = {n: _rational(root, n) for n in names}
+        except (etree.XMLSyntaxError, ValueError):
+            vals = {}
+        if k < self._cached:  # prefix documents come back every case: keep them
+            if len(self._parsed) > 4096:
+                self._parsed.clear()
+            self._parsed[id(doc)] = (doc, vals)
+        return vals
+
+    def _ev_limits(self, req: bytes, limits: _Limits, k: int) -> None:
+        if b"ChargeParameterDiscoveryReq" not in req[:120]:
+            return
+        vals = self._values(req, ("EVMaximumChargeCurrent", "EVMaximumDischargeCurrent"), k)
+        if (c := vals.get("EVMaximumChargeCurrent")) is not None:
+            limits.ev_charge = abs(c)
+        if (d := vals.get("EVMaximumDischargeCurrent")) is not None:
+            limits.ev_discharge = abs(d)
+
+    def _power(self, doc: bytes, limits: _Limits, k: int) -> Verdict | None:
+        head = doc[:120]
+        if b"ChargeParameterDiscoveryRes" in head:
+            vals = self._values(doc, ("EVSEMaximumChargeCurrent", "EVSEMaximumDischargeCurrent"), k)
+            if (c := vals.get("EVSEMaximumChargeCurrent")) is not None:
+                limits.evse_charge = abs(c)
+            if (d := vals.get("EVSEMaximumDischargeCurrent")) is not None:
+                limits.evse_discharge = abs(d)
+            return None
+        if b"DC_ChargeLoopRes" not in head:
+            return None
+        current = self._values(doc, ("EVSEPresentCurrent",), k).get("EVSEPresentCurrent")
+        if current is None:
+            return None
+        if current >= 0:
+            cap, what = min(limits.evse_charge, limits.ev_charge), "charge"
+        else:
+            cap, what = min(limits.evse_discharge, limits.ev_discharge), "discharge"
+        if abs(current) > cap * (1 + TOLERANCE) + 0.01:
+            detail = f"EVSEPresentCurrent {current:g} A beyond the {what} limit {cap:g} A"
+            return Verdict(VIOLATION, "power-limit", detail, k)
+        return None
+
+    # -- EVCC target (we sent responses) -------------------------------------------------------
+
+    def _scan_evcc(
+        self, case: Case, results: list[StepResult], k0: int, st: _Scan
+    ) -> Verdict | None:
+        for n, res in enumerate(results):
+            k = k0 + n
+            step = case.steps[k]
+            v = self._common(k, res)
+            if v is not None:
+                return v
+            if st.flag and res.frames:
+                return Verdict(
+                    VIOLATION, "continued-after-invalid", f"sent {_names(res)} afterwards", k
+                )
+            if REJECT in step.expect:
+                st.flag = True
+                if res.frames and len(step.expect) == 1:
+                    detail = f"sent {_names(res)} after {step.label or case.mutator}"
+                    return Verdict(VIOLATION, "continued-after-invalid", detail, k)
+                if not res.closed:
+                    detail = f"still open after {step.label or case.mutator}"
+                    return Verdict(VIOLATION, "continued-after-invalid", detail, k)
+            elif not res.frames and not res.closed:
+                return Verdict(HANG, "no-request", "neither a next request nor the end", k)
+        return None
+
+    # -- both ----------------------------------------------------------------------------------
+
+    def _common(self, k: int, res: StepResult) -> Verdict | None:
+        if res.crash is not None:
+            return Verdict(CRASH, "exception", res.crash, k)
+        for kind, detail in res.defects:
+            if kind == "internal_error":
+                return Verdict(CRASH, "internal-error", detail, k)
+            return Verdict(VIOLATION, "invalid-response", detail, k)
+        if res.transport_error is not None:
+            return Verdict(VIOLATION, "invalid-frame", res.transport_error, k)
+        if self.validate and self.codec is not None:
+            for pt, doc in res.frames:
+                try:
+                    self.codec.decode(pt, doc)
+                except CodecError as exc:
+                    return Verdict(VIOLATION, "invalid-response", f"{_root(doc)}: {exc}", k)
+        return None
+
+
+def _root(doc: bytes) -> str:
+    m = re.search(rb"<(?:[\w.-]+:)?([\w.-]+)", doc[:200])
+    return m.group(1).decode() if m else "?"
+
+
+def _names(res: StepResult) -> str:
+    return ", ".join(_root(doc) for _, doc in res.frames)
+
+
+# ------------------------------------------------------------------------------- resources
+
+
+@dataclass(slots=True)
+class ResourceSample:
+    case: int
+    rss_kib: int
+    objects: int
+    fds: int
+    tasks: int
+
+
+@dataclass(slots=True)
+class ResourceMonitor:
+    """Samples memory, live objects, file descriptors and asyncio tasks during a campaign and
+    flags steady growth (memory, tasks or sockets leaking per case)."""
+
+    every: int = 500
+    samples: list[ResourceSample] = field(default_factory=list)
+    tasks: int = 0
+
+    def sample(self, case: int, *, force: bool = False) -> None:
+        if not force and case % self.every:
+            return
+        self.samples.append(
+            ResourceSample(case, _rss_kib(), len(gc.get_objects()), _fds(), self.tasks)
+        )
+
+    def verdict(self) -> Verdict | None:
+        """Growth between the second sample (after warm-up) and the last one."""
+        if len(self.samples) < 4:
+            return None
+        first, last = self.samples[1], self.samples[-1]
+        cases = max(1, last.case - first.case)
+        grow_obj = (last.objects - first.objects) / cases
+        grow_rss = (last.rss_kib - first.rss_kib) / cases
+        mid = self.samples[len(self.samples) // 2]
+        steady = first.objects < mid.objects < last.objects
+        if steady and grow_obj > 1.0:
+            detail = f"{grow_obj:.1f} live objects more per case ({first.objects}->{last.objects})"
+            return Verdict(RESOURCE, "objects", detail)
+        if grow_rss > 4.0 and first.rss_kib < mid.rss_kib < last.rss_kib:
+            return Verdict(RESOURCE, "memory", f"RSS +{grow_rss:.1f} KiB per case")
+        if last.fds - first.fds > 16 and first.fds < mid.fds < last.fds:
+            return Verdict(RESOURCE, "sockets", f"open fds {first.fds}->{last.fds}")
+        if last.tasks - first.tasks > 16 and first.tasks < mid.tasks < last.tasks:
+            return Verdict(RESOURCE, "tasks", f"asyncio tasks {first.tasks}->{last.tasks}")
+        return None
+
+    def to_json(self) -> list[dict[str, int]]:
+        return [
+            {
+                "case": s.case,
+                "rss_kib": s.rss_kib,
+                "objects": s.objects,
+                "fds": s.fds,
+                "tasks": s.tasks,
+            }
+            for s in self.samples
+        ]
+
+
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError):
+        return 0
+
+
+def _fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
