@@ -91,6 +91,10 @@ async def test_real_session_follows_the_backend_both_ways(control: str) -> None:
             await unlink()
         needs = csms.stations["CS1"].needs[1]
         assert needs["requested_energy_transfer"] == "DC_BPT"
+        if control == "dynamic":
+            # resent once the truck's energy requests and SoC were known (Dynamic charge loop)
+            assert needs["v2x_charging_parameters"]["ev_target_energy_request"] > 0
+            assert "state_of_charge" in needs["dc_charging_parameters"]
         assert needs["control_mode"] == (
             "ScheduledControl" if control == "scheduled" else "DynamicControl"
         )

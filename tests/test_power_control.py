@@ -28,7 +28,7 @@ from mcscomm.power import (
     validate_ev_power_profile,
 )
 from mcscomm.power.ems import Ems, EmsStep, Scenario
-from mcscomm.power.limits import PartyLimits
+from mcscomm.power.limits import LimitsError, PartyLimits
 from mcscomm.power.schedule import PowerSchedule, ScheduleTuple
 from mcscomm.power.sim import pair
 
@@ -308,6 +308,12 @@ def test_cpd_fields_round_trip(conv: SignConvention) -> None:
                              power_ramp_limitation_w_per_s=1.5e6)  # fmt: skip
     assert ef["evse_power_ramp_limitation"] == 1.5e6
     assert bpt.evse_limits_from_cpd(ef).max_discharge_current_a == 1000.0
+
+
+def test_cpd_nonsense_from_a_peer_is_a_typed_error() -> None:
+    good = bpt.ev_cpd_fields(load_truck("mcs_7pack").limits, bpt=True)
+    with pytest.raises(LimitsError, match="min_charge_current_a above"):
+        bpt.ev_limits_from_cpd({**good, "ev_minimum_charge_current": 5000.0})
 
 
 def test_cpd_missing_field_is_a_typed_error() -> None:

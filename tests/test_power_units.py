@@ -52,6 +52,15 @@ def test_party_limits_reject_nonsense(bad: float) -> None:
         PartyLimits("x", min_charge_power_w=INF)
 
 
+def test_party_limits_reject_min_above_own_max() -> None:
+    with pytest.raises(LimitsError, match="min_charge_current_a above max_charge_current_a"):
+        PartyLimits("x", max_charge_current_a=10.0, min_charge_current_a=11.0)
+    with pytest.raises(LimitsError, match="min_voltage_v above max_voltage_v"):
+        PartyLimits("x", max_voltage_v=400.0, min_voltage_v=500.0)
+    # a direction the party cannot do at all carries no meaningful minimum
+    PartyLimits("x", max_discharge_power_w=0.0, min_discharge_power_w=5.0)
+
+
 def test_without_discharge() -> None:
     p = PartyLimits("x", max_discharge_current_a=10.0, max_discharge_power_w=1e3)
     assert p.can_discharge and not p.without_discharge().can_discharge

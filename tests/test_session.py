@@ -255,6 +255,7 @@ def test_metering_confirmation_on_side_stream(pki: Manifest) -> None:
     assert [e.payload_type for e in res] == [PayloadType.METERING_CONFIRMATION] * 2
     confirmed = r.of_type("secc", MeteringConfirmed)
     assert len(confirmed) == 2
+    assert len(r.of_type("evcc", MeteringConfirmed)) == 2
     assert confirmed[1].charged_wh > confirmed[0].charged_wh > 0  # type: ignore[attr-defined]
 
 
@@ -356,7 +357,9 @@ def test_scheduled_bpt_switches_channel_with_the_schedule() -> None:
     channels = [
         (e.t, b"Discharge" in e.document)
         for e in r.evcc_events
-        if isinstance(e, MessageSent) and e.message == "PowerDeliveryReq" and b">Start<" in e.document
+        if isinstance(e, MessageSent)
+        and e.message == "PowerDeliveryReq"
+        and b">Start<" in e.document
     ]
     assert [d for _, d in channels] == [False, True, False]
     assert 59.0 <= channels[1][0] <= 62.0 and 113.0 <= channels[2][0] <= 116.0
@@ -364,3 +367,15 @@ def test_scheduled_bpt_switches_channel_with_the_schedule() -> None:
     assert all(s.power_w <= 0 for s in samples if 62 < s.t < 113)
     assert all(s.power_w >= 0 for s in samples if s.t > 117)
     assert all(s.power_w >= -450_000 - 1 for s in samples)
+
+
+def test_without_duration_the_truck_leaves_at_departure() -> None:
+    secc_cfg, evcc_cfg = default_configs(time_scale=0.02)  # depot plan over 36 s
+    evcc_cfg.departure_s = 30.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    r = run_pair(evcc, secc)
+    assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
+    last_loop = max(
+        e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "DC_ChargeLoopReq"
+    )
+    assert 29.5 <= last_loop <= 30.5

@@ -271,3 +271,25 @@ def test_ev_power_profile_violation(pki: Manifest) -> None:
 
     r = _run(pki, EvccFaults(exceed_power_profile=True), control_mode=ControlMode.SCHEDULED)
     _assert_failed_with(r, "PowerDeliveryRes", "FAILED_EVPowerProfileViolation")
+
+
+def test_internal_defect_is_reported_not_raised(
+    pki: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug below the connection (here: the power layer blowing up) becomes ProtocolError +
+    a closed session; only the deliberately planted InjectedCrash may propagate."""
+    from mcscomm.session import power_adapter
+    from mcscomm.session.secc import InjectedCrash
+
+    def boom(self: object, now: float, request: object) -> object:
+        raise ZeroDivisionError("model bug")
+
+    monkeypatch.setattr(power_adapter.SeccPower, "step", boom)
+    r = _run(pki)
+    err = next(e for e in r.secc_events if isinstance(e, ProtocolError))
+    assert err.kind == "internal_error" and "ZeroDivisionError" in err.detail
+    last = _last_response(r)
+    assert last.message == "DC_ChargeLoopRes" and _code(last.document) == "FAILED"
+    monkeypatch.undo()
+    with pytest.raises(InjectedCrash):
+        _run(pki, secc_faults=SeccFaults(crash_on="ServiceDiscoveryReq"))

@@ -61,7 +61,7 @@ def test_every_table_request_has_a_handler() -> None:
             assert nxt in EVCC_TABLE
 
 
-# -- failure responses ------------------------------------------------------------------------------
+# -- failure responses ----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(known_responses()))
 def test_failed_responses_are_schema_valid(name: str) -> None:
     codec = XmlCodec()
@@ -77,7 +77,7 @@ def test_failed_response_unknown_name() -> None:
     assert failed_response("NoSuchRes", ResponseCode.FAILED, b"\x00" * 8, 0.0) is None
 
 
-# -- handlers ------------------------------------------------------------------------------------
+# -- handlers -------------------------------------------------------------------------------------
 def test_session_setup_new_and_resume() -> None:
     ctx = _ctx(random_bytes=lambda n: b"\xab" * n)
     res, outcome = handle_session_setup(SessionSetupReq(header=_header(), evccid="EV1"), ctx)
@@ -115,7 +115,10 @@ def test_service_detail_rejects_unoffered_service() -> None:
     assert params == {"Connector": 1, "ControlMode": 2, "MobilityNeedsMode": 1, "Pricing": 0}
 
 
-@pytest.mark.parametrize("service", [ServiceId.DC, ServiceId.DC_BPT, ServiceId.MCS, ServiceId.MCS_BPT])
+ALL_SERVICES = [ServiceId.DC, ServiceId.DC_BPT, ServiceId.MCS, ServiceId.MCS_BPT]
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
 def test_parameter_sets(service: ServiceId) -> None:
     sets = parameter_sets(service, (ControlMode.SCHEDULED, ControlMode.DYNAMIC))
     assert [s.set_id for s in sets] == [1, 2]
@@ -127,7 +130,7 @@ def test_parameter_sets(service: ServiceId) -> None:
     assert sets[0].get("Connector") == (1 if service in (ServiceId.MCS, ServiceId.MCS_BPT) else 2)
 
 
-# -- conversions --------------------------------------------------------------------------------------
+# -- conversions ----------------------------------------------------------------------------------
 @given(st.floats(min_value=-3.9e6, max_value=3.9e6, allow_nan=False))
 def test_rn_down_never_exceeds_and_stays_close(x: float) -> None:
     r = rn_down(x)
@@ -147,7 +150,7 @@ def test_rn_and_magnitudes() -> None:
         magnitude_in(rn(-5.0), "x", lenient=False)
 
 
-# -- SAP -------------------------------------------------------------------------------------------
+# -- SAP ------------------------------------------------------------------------------------------
 def test_sap_without_common_protocol(pki: Manifest) -> None:
     secc_cfg, evcc_cfg = default_configs(pki=pki)
     evcc_cfg.namespaces = ("urn:iso:15118:2:2013:MsgDef",)
@@ -161,7 +164,7 @@ def test_sap_without_common_protocol(pki: Manifest) -> None:
     assert r.ended("evcc").result == "failed"  # type: ignore[union-attr]
 
 
-# -- certificate installation ----------------------------------------------------------------------
+# -- certificate installation ---------------------------------------------------------------------
 def test_certificate_installation_then_pnc(pki: Manifest) -> None:
     secc_cfg, evcc_cfg = default_configs(pki=pki)
     evcc_cfg.has_contract = False
@@ -172,7 +175,9 @@ def test_certificate_installation_then_pnc(pki: Manifest) -> None:
     sent = [e.message for e in r.evcc_events if isinstance(e, MessageSent)]
     assert sent[2:5] == ["AuthorizationSetupReq", "CertificateInstallationReq", "AuthorizationReq"]
     res = next(
-        e for e in r.secc_events if isinstance(e, MessageSent) and e.message == "CertificateInstallationRes"
+        e
+        for e in r.secc_events
+        if isinstance(e, MessageSent) and e.message == "CertificateInstallationRes"
     )
     assert b"SECP521_EncryptedPrivateKey" in res.document and b"SignatureValue" in res.document
     assert evcc.session.ctx.has_contract
@@ -212,7 +217,7 @@ def test_key_transport_round_trip_and_tamper(pki: Manifest) -> None:
         decrypt_with(key, curve, dh, sealed[:-1] + bytes([sealed[-1] ^ 1]))
 
 
-# -- exceed-limit fault is visible to an oracle -----------------------------------------------------
+# -- exceed-limit fault is visible to an oracle ---------------------------------------------------
 def test_exceed_limit_fault_reports_beyond_the_limit() -> None:
     from mcscomm.session.config import SeccFaults
 

@@ -1,5 +1,6 @@
 """Power safety through the whole protocol stack: with random backend setpoints, the SECC never
-reports or commands beyond any limit in force (charger, cable, MCS envelope, truck, grid, backend)."""
+reports or commands beyond any limit in force (charger, cable, MCS envelope, truck, grid,
+backend caps)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_secc_never_exceeds_any_limit(
     max_di = min(c.limits.max_discharge_current_a, c.cable.max_discharge_current_a,
                  truck.limits.max_discharge_current_a) if bpt else 0.0  # fmt: skip
     max_dp = min(c.limits.max_discharge_power_w, c.cable.max_discharge_power_w,
-                 truck.limits.max_discharge_power_w, c.grid_export_w / c.efficiency) if bpt else 0.0  # fmt: skip
+                 truck.limits.max_discharge_power_w,
+                 c.grid_export_w / c.efficiency) if bpt else 0.0  # fmt: skip
     max_v = min(c.limits.max_voltage_v, truck.limits.max_voltage_v, MCS_ENVELOPE.max_voltage_v)
     samples = r.of_type("secc", PowerSample)
     assert samples
@@ -82,7 +84,8 @@ def test_secc_never_exceeds_any_limit(
         assert s.power_w <= max_cp + 1.0
         assert -s.power_w <= max_dp + 1.0
         # what the SECC announces as its limits never exceeds its own rating
-        assert s.max_charge_power_w is not None and s.max_charge_power_w <= c.limits.max_charge_power_w
+        assert s.max_charge_power_w is not None
+        assert s.max_charge_power_w <= c.limits.max_charge_power_w
         # backend caps: in force from the cycle they were set in (forced reductions are at once)
         _, charge_cap, discharge_cap = [a for a in applied if a[0] < s.t or a[0] == 0.0][-1]
         assert s.power_w <= charge_cap + 1.0

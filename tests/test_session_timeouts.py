@@ -192,3 +192,23 @@ def test_timings_validate() -> None:
     assert t.secc_sequence_timeout("DC_ChargeLoopRes") == 0.5
     assert t.secc_sequence_timeout("SessionSetupRes") == 60.0
     _ = AuthorizationType
+
+
+def test_communication_loss_in_charge_loop_reaches_safe_state() -> None:
+    secc_cfg, evcc_cfg = default_configs()
+    evcc_cfg.duration_s = 30.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    lost: list[float] = []
+
+    def cut(now: float, e: object, s: object) -> None:
+        if now >= 5.0 and not lost:
+            lost.append(now)
+            secc.connection_lost(now, "TCP reset by peer")
+            evcc.connection_lost(now, "TCP reset by peer")
+
+    r = run_pair(evcc, secc, on_step=cut)
+    safe = r.of_type("secc", SafeStateReached)
+    assert len(safe) == 1 and safe[0].reason == "TCP reset by peer"  # type: ignore[attr-defined]
+    assert safe[0].current_a == 0.0  # type: ignore[attr-defined]
+    assert r.ended("secc").result == "failed"  # type: ignore[union-attr]
+    assert r.ended("evcc").result == "failed"  # type: ignore[union-attr]

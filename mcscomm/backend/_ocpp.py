@@ -14,3 +14,16 @@ def on(action: str) -> Callable[[F], F]:
     """``ocpp.routing.on`` with a type: marks a method as the handler of ``action``."""
     deco: Callable[[F], F] = _on(action)
     return deco
+
+
+def validate_inline() -> None:
+    """Validate OCPP payloads on the event loop instead of in a worker thread.
+
+    The library's default hands every JSON-schema validation to a thread pool; for our
+    few-hundred-byte messages the validation takes far less than the thread hop, and the hop adds
+    the interpreter's GIL switch interval (5 ms) to a round trip -- measured by
+    ``tools/bench_backend.py`` (update RTT and event throughput).
+    """
+    import ocpp.messages
+
+    ocpp.messages.ASYNC_VALIDATION = False

@@ -45,7 +45,7 @@ from ocpp.v21.enums import Action
 
 from mcscomm import __version__
 from mcscomm.backend import mapping
-from mcscomm.backend._ocpp import on
+from mcscomm.backend._ocpp import on, validate_inline
 from mcscomm.backend.errors import CsmsUnavailable, ProfileMalformed, ProfileRejected
 from mcscomm.backend.port import SessionControl, SessionSnapshot
 from mcscomm.backend.profiles import (
@@ -149,6 +149,7 @@ class EvseHandle:
     tx: Transaction | None = None
     status: str = "Available"
     needs_sent: bool = False
+    needs_complete: bool = False
     schedule_sent: tuple[tuple[float, float], ...] | None = None
     remote: _RemoteStart | None = None
     plan: Scenario | None = None
@@ -176,6 +177,7 @@ class ChargingStation:
     """An OCPP 2.1 charging station client (see the module docstring)."""
 
     def __init__(self, config: StationConfig) -> None:
+        validate_inline()
         self.config = config
         self.id = config.station_id
         self.profiles = ProfileStore()
@@ -247,6 +249,7 @@ class ChargingStation:
         evse.control = control
         evse.snapshot = None
         evse.needs_sent = False
+        evse.needs_complete = False
         evse.schedule_sent = None
         evse.plan = None
         evse.scheduled_key = None
@@ -314,8 +317,14 @@ class ChargingStation:
             self._tx_event(evse, "Updated", "Authorized", now, id_token=tx.id_token)
         if not evse.needs_sent and s.ev_limits is not None and s.service is not None:
             evse.needs_sent = True
+            evse.needs_complete = s.target_energy_wh is not None and s.soc is not None
             self._spawn(self._notify_needs(evse))
             self._replan(evse)
+        elif evse.needs_sent and not evse.needs_complete and s.target_energy_wh is not None:
+            # The -20 energy requests and SoC arrive after ChargeParameterDiscovery (with
+            # ScheduleExchange / the first charge loop): tell the CSMS once they are known.
+            evse.needs_complete = True
+            self._spawn(self._notify_needs(evse))
         if s.ev_power_profile and s.ev_power_profile != evse.schedule_sent:
             evse.schedule_sent = s.ev_power_profile
             self._spawn(self._notify_schedule(evse, s.ev_power_profile))
@@ -508,9 +517,8 @@ class ChargingStation:
         s = evse.snapshot
         if s is not None and s.service is not None:
             can_dis = can_dis and s.bidirectional
-            if s.evse_limits is not None:
-                cmax = min(cmax, s.evse_limits.max_charge_power_w)
-                dmax = min(dmax, s.evse_limits.max_discharge_power_w)
+            # (not s.evse_limits: those already include the backend caps in force, and a
+            # profile asking more than another profile allows is capped, not unsatisfiable)
             if s.ev_limits is not None:
                 cmax = min(cmax, s.ev_limits.max_charge_power_w)
                 dmax = min(dmax, s.ev_limits.max_discharge_power_w)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         load_pki,
         secc_config,
         secc_factory,
+        session_duration,
         tls_contexts,
     )
     from mcscomm.trace import SessionRecorder, TraceWriter
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     opts = options(args, args.certs)
     try:
         opts.check()
+        opts = dataclasses.replace(opts, duration=session_duration(opts))
         manifest = load_pki(opts)
         server_ssl, client_ssl = tls_contexts(manifest) if opts.tls else (None, None)
         secc_cfg = secc_config(opts, manifest)

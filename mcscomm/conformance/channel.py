@@ -221,7 +221,7 @@ class SocketChannel:
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except (OSError, ssl.SSLError):
             data = b""

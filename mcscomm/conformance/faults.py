@@ -35,6 +35,9 @@ class Fault:
     evcc: EvccFaults | None = None
     timings: dict[str, float] = field(default_factory=dict)
     evcc_config: dict[str, Any] = field(default_factory=dict)
+    secc_config: dict[str, Any] = field(default_factory=dict)
+    fresh_store: bool = False
+    no_resume: bool = False
     to_sut: Callable[[], Tamper] | None = None
     from_sut: Callable[[], Tamper] | None = None
     deaf: bool = False
@@ -147,8 +150,56 @@ def _inflate_target_current() -> Tamper:
     return rewrite
 
 
-def _secc_sid_in() -> Tamper:
-    raise AssertionError("built through _pair")  # pragma: no cover
+def _reframe(rewrite: Callable[[bytes], bytes]) -> Callable[[], Tamper]:
+    """A tamper that rewrites each payload and rebuilds its V2GTP header."""
+
+    def make() -> Tamper:
+        decoder = FrameDecoder(1 << 24)
+
+        def run(data: bytes) -> bytes:
+            out = bytearray()
+            for frame in decoder.feed(data):
+                out += build_frame(frame.payload_type, rewrite(frame.payload))
+            return bytes(out)
+
+        return run
+
+    return make
+
+
+_SERVICE = re.compile(rb"(<(?:\w+:)?ServiceID>)(\d+)(</)")
+_PSET = re.compile(rb"(<(?:\w+:)?ParameterSetID>)(\d+)(</)")
+
+
+def _accept_any_service(payload: bytes) -> bytes:
+    """An SECC that does not check service ids: unknown ones become MCS_BPT / set 2."""
+    if b"ServiceDetailReq" not in payload and b"ServiceSelectionReq" not in payload:
+        return payload
+    payload = _SERVICE.sub(lambda m: m.group(1) + b"9" + m.group(3), payload)
+    return _PSET.sub(lambda m: m.group(1) + b"2" + m.group(3), payload)
+
+
+_CHALLENGE = re.compile(rb"(<(?:\w+:)?GenChallenge>)([A-Za-z0-9+/=]+)(</)")
+
+
+def _ignore_challenge() -> tuple[Tamper, Tamper]:
+    """An SECC that does not compare the GenChallenge (it sees its own one echoed)."""
+    state: dict[str, bytes] = {}
+    inner = _reframe(
+        lambda p: (
+            _CHALLENGE.sub(lambda m: m.group(1) + state["c"] + m.group(3), p)
+            if "c" in state and b"AuthorizationReq" in p
+            else p
+        )
+    )()
+
+    def out(data: bytes) -> bytes:
+        m = _CHALLENGE.search(data)
+        if m and b"AuthorizationSetupRes" in data:
+            state["c"] = m.group(2)
+        return data
+
+    return inner, out
 
 
 FAULTS: dict[str, Fault] = {}
@@ -243,6 +294,47 @@ _add(
         },
     )
 )
+_add(
+    Fault(
+        "secc_ignore_challenge",
+        "secc",
+        "does not compare the PnC GenChallenge",
+        secc=SeccFaults(accept_bad_signature=True),
+    )
+)
+_add(
+    Fault(
+        "secc_accept_any_service",
+        "secc",
+        "serves unknown service ids / parameter sets",
+        to_sut=_reframe(_accept_any_service),
+    )
+)
+_add(
+    Fault(
+        "secc_negative_discharge",
+        "secc",
+        "sends negative discharge limits (Josev style)",
+        secc_config={"negative_discharge": True},
+    )
+)
+_add(
+    Fault(
+        "secc_no_service_renegotiation",
+        "secc",
+        "refuses service renegotiation",
+        secc_config={"service_renegotiation": False},
+    )
+)
+_add(
+    Fault(
+        "secc_no_metering",
+        "secc",
+        "never asks for a MeteringConfirmation",
+        secc_config={"metering_interval_s": None},
+    )
+)
+_add(Fault("secc_forget_paused", "secc", "forgets paused sessions", fresh_store=True))
 _add(Fault("secc_tls12", "secc", "TLS server that also accepts TLS 1.2", tls="tls12"))
 _add(
     Fault(
@@ -372,6 +464,23 @@ _add(
         to_sut=_repair_header,
     )
 )
+_add(
+    Fault(
+        "evcc_offer_ac",
+        "evcc",
+        "offers only -20 AC in SupportedAppProtocol",
+        from_sut=_map_bytes(b"urn:iso:std:iso:15118:-20:DC", b"urn:iso:std:iso:15118:-20:AC"),
+    )
+)
+_add(
+    Fault(
+        "evcc_force_service",
+        "evcc",
+        "selects service 1 (AC) whatever is offered",
+        evcc=EvccFaults(select_service=1),
+    )
+)
+_add(Fault("evcc_forget_pause", "evcc", "starts a new session instead of resuming", no_resume=True))
 _add(Fault("evcc_tls12", "evcc", "TLS client that also speaks TLS 1.2", tls="tls12"))
 _add(
     Fault(
@@ -389,9 +498,13 @@ _add(
 _add(Fault("evcc_sdp_no_tls", "evcc", "asks SDP for a connection without TLS", sdp="no_tls"))
 
 
-def session_id_tampers() -> tuple[Tamper, Tamper]:
-    """(to_sut, from_sut) of ``secc_ignore_session_id``."""
-    return _fix_session_ids()
+def pair_tampers(name: str) -> tuple[Tamper, Tamper] | None:
+    """(to_sut, from_sut) of the faults whose two directions share state."""
+    if name == "secc_ignore_session_id":
+        return _fix_session_ids()
+    if name == "secc_ignore_challenge":
+        return _ignore_challenge()
+    return None
 
 
 def get(name: str | None) -> Fault | None:

@@ -48,6 +48,12 @@ def client_context(manifest: Manifest, variant: str = "good") -> ssl.SSLContext:
     ``no_cert``; other PKIs are passed as ``manifest`` (unknown root, expired leaf)."""
     if variant == "good":
         return tls.evcc_context(manifest)
+    if variant == "noverify":
+        # the -20 profile with this manifest's client chain, not judging the server (the case
+        # tests the server's judgement of *our* chain)
+        ctx = tls.evcc_context(manifest)
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
     if variant == "tls12":
         ctx = _client(manifest)
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -72,9 +78,13 @@ def client_context(manifest: Manifest, variant: str = "good") -> ssl.SSLContext:
     raise ValueError(f"unknown client variant {variant!r}")
 
 
-def server_context(manifest: Manifest, variant: str = "good") -> ssl.SSLContext:
+def server_context(
+    manifest: Manifest, variant: str = "good", client_root: Manifest | None = None
+) -> ssl.SSLContext:
     """A tester SECC context: ``good``, ``tls12`` (TLS 1.2 only), ``permissive`` (TLS 1.2 and
-    1.3, every suite and group: shows what the EVCC picks by itself)."""
+    1.3, every suite and group: shows what the EVCC picks by itself). The server certificate
+    comes from ``manifest``; client certificates are checked against ``client_root`` (default
+    the same manifest) when presented."""
     if variant == "good":
         return tls.secc_context(manifest)
     role = manifest.roles["secc_leaf"]
@@ -82,7 +92,7 @@ def server_context(manifest: Manifest, variant: str = "good") -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(role.chain, role.key)
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.load_verify_locations(cafile=manifest.roles["oem_root"].cert)
+    ctx.load_verify_locations(cafile=(client_root or manifest).roles["oem_root"].cert)
     if variant == "tls12":
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         return ctx

@@ -26,7 +26,7 @@ from ocpp.v21 import ChargePoint as _OcppChargePoint
 from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
-from mcscomm.backend._ocpp import on
+from mcscomm.backend._ocpp import on, validate_inline
 from mcscomm.backend.errors import BackendError
 from mcscomm.backend.profiles import key
 
@@ -116,6 +116,7 @@ class Csms:
         on_change: Callable[[str], None] | None = None,
         response_timeout_s: float = 10.0,
     ) -> None:
+        validate_inline()
         self.heartbeat_s = heartbeat_s
         self._authorize = authorize or (lambda _token, _type: "Accepted")
         self._on_change = on_change

@@ -7,6 +7,7 @@ any socket is opened.
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,19 @@ def secc_config(options: SessionOptions, manifest: Any) -> Any:
     )
 
 
+def session_duration(options: SessionOptions) -> float | None:
+    """How long the truck stays in the charge loop: ``--duration``, else the scenario's length.
+
+    The in-process pair knows the backend scenario, so by default it plays exactly the scenario
+    (the depot peak-shaving plan lasts 30 minutes) instead of waiting for the truck to be full.
+    """
+    if options.duration is not None or not options.scenario:
+        return options.duration
+    scenario = _profiles(options, truck=False, charger=True)["scenario"]
+    length = float(scenario.session_duration_s)
+    return length if math.isfinite(length) else None
+
+
 def evcc_config(options: SessionOptions, manifest: Any) -> Any:
     """The EvccConfig for these options."""
     from mcscomm.messages.enums import AuthorizationType, ControlMode, ServiceId
@@ -154,7 +168,5 @@ def evcc_connection(
     """One EvccConnection (its session starts when the endpoint calls ``start(now)``)."""
     from mcscomm.session.connection import EvccConnection
 
-    connection: SansIoConnection = EvccConnection(
-        config, now=now, tls=tls, max_payload=max_payload
-    )
+    connection: SansIoConnection = EvccConnection(config, now=now, tls=tls, max_payload=max_payload)
     return connection

@@ -15,6 +15,7 @@ counts cases and findings per mutator and per state. The report is plain JSON::
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,12 +27,14 @@ from mcscomm.codec import XmlCodec
 from mcscomm.fuzz import planted, replay
 from mcscomm.fuzz.model import Case, Finding, Verdict
 from mcscomm.fuzz.mutators import Generator
+from mcscomm.fuzz.network import NetworkEvccTarget, NetworkSeccTarget, ref_session_id
 from mcscomm.fuzz.oracles import Oracle, ResourceMonitor
-from mcscomm.fuzz.reference import SECC, Reference, SessionSetup, build
+from mcscomm.fuzz.reference import EVCC, SECC, Reference, RefMsg, SessionSetup, build
 from mcscomm.fuzz.targets import InProcessTarget, Observation
 from mcscomm.session.connection import default_codec
 
 Runner = Callable[[Case], Observation]
+FAMILIES = ("value", "doc", "v2gtp", "seq")
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ class Campaign:
     replay_run: Runner
     options: dict[str, Any]
     mode: str = "in-process"
+    close: Callable[[], None] = lambda: None
 
     def case(self, seed: int, index: int) -> Case:
         return self.generator.case(seed, index)
@@ -115,6 +119,7 @@ def in_process(
     states: tuple[str, ...] | None = None,
     families: tuple[str, ...] | None = None,
     snapshots: bool = True,
+    corpus: tuple[RefMsg, ...] = (),
 ) -> Campaign:
     """A campaign against our own SECC or EVCC (optionally a planted-bug SECC variant)."""
     setup = setup or SessionSetup()
@@ -127,22 +132,79 @@ def in_process(
         factory = planted.VARIANTS[planted_variant]
         make = lambda: factory(setup.configs("ref")[0])  # noqa: E731
     target = InProcessTarget(role, setup, codec=codec, make=make, snapshots=snapshots)
-    gen = Generator(ref, codec, states=states)
-    if families is not None:
-        gen = Generator(ref, codec, families=families, states=states)
+    gen = Generator(
+        ref,
+        codec,
+        families=families or FAMILIES,
+        states=states,
+        corpus=corpus,
+        lazy=role == SECC,
+    )
     options = {
         "role": role,
         "mode": "in-process",
         "setup": {k: v for k, v in dataclasses.asdict(setup).items() if not k.endswith("faults")},
         "planted": planted_variant,
     }
-    return Campaign(gen, target.run, Oracle(role, codec), replay.in_process_runner(target), options)
+    oracle = Oracle(role, codec, resolve=gen.expectation)
+    return Campaign(gen, target.run, oracle, replay.in_process_runner(target), options)
+
+
+def setup_from(options: dict[str, Any]) -> SessionSetup:
+    """The session setup recorded in a reproducer's ``options``."""
+    return SessionSetup(**options.get("setup", {}))
 
 
 def from_options(options: dict[str, Any]) -> Campaign:
     """Rebuild an in-process campaign from a reproducer's ``options``."""
-    setup = SessionSetup(**options.get("setup", {}))
-    return in_process(options.get("role", SECC), setup, planted_variant=options.get("planted"))
+    return in_process(
+        options.get("role", SECC), setup_from(options), planted_variant=options.get("planted")
+    )
+
+
+def network(
+    address: tuple[str, int],
+    setup: SessionSetup | None = None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    codec: XmlCodec | None = None,
+    states: tuple[str, ...] | None = None,
+    families: tuple[str, ...] | None = None,
+    skip: tuple[str, ...] = (),
+    corpus: tuple[RefMsg, ...] = (),
+) -> Campaign:
+    """A campaign against the SECC at ``address`` over TCP (or TLS with ``ssl_context``)."""
+    setup = setup or SessionSetup()
+    codec = codec or default_codec()
+    ref = build(setup, SECC)
+    target = NetworkSeccTarget(
+        address[0],
+        address[1],
+        ssl_context=ssl_context,
+        setup=setup,
+        ref_session_id=ref_session_id(ref.messages),
+    )
+    gen = Generator(
+        ref,
+        codec,
+        families=families or FAMILIES,
+        states=states,
+        skip=skip,
+        corpus=corpus,
+        lazy=True,
+    )
+    options = {
+        "role": SECC,
+        "mode": "network",
+        "address": f"{address[0]}:{address[1]}",
+        "tls": ssl_context is not None,
+        "setup": {k: v for k, v in dataclasses.asdict(setup).items() if not k.endswith("faults")},
+        "planted": None,
+    }
+    oracle = Oracle(SECC, codec, validate=True, resolve=gen.expectation)
+    camp = Campaign(gen, target.run, oracle, target.run, options, mode="network")
+    camp.close = target.close
+    return camp
 
 
 @contextmanager
@@ -187,12 +249,16 @@ def run_campaign(
     progress: bool = False,
     max_findings: int = 50,
     time_limit_s: float | None = None,
+    pid: int | None = None,
+    tasks: Callable[[], int] | None = None,
 ) -> Report:
     """Run cases ``(seed, start..start+cases-1)``; see the module docstring for the report."""
     report = Report(campaign.generator.ref.target, seed, mode=campaign.mode)
     seen: set[tuple[str, str, str, str]] = set()
     monitor = report.resources
-    monitor.every = max(50, cases // 20)
+    monitor.pid = pid
+    monitor.tasks = tasks
+    monitor.every = max(250, cases // 10)  # gc.get_objects() is not free
     t0 = time.perf_counter()
     fuzz_time = 0.0
     with _progress(cases, progress, f"fuzz {report.target}") as update:
@@ -205,7 +271,8 @@ def run_campaign(
             _count(report.per_mutator, case.mutator, verdict is not None)
             _count(report.per_state, case.state, verdict is not None)
             if verdict is not None:
-                key = (verdict.kind, verdict.oracle, case.mutator, case.state)
+                # one reproducer per defect class and mutator; the counts keep the rest
+                key = (verdict.kind, verdict.oracle, case.mutator, "")
                 if 0 <= verdict.step < case.prefix_len:
                     # the valid prefix alone shows it: one finding, whatever was mutated
                     key = (verdict.kind, verdict.oracle, "prefix", "prefix")
@@ -216,6 +283,10 @@ def run_campaign(
                     if out_dir is not None:
                         report.files.append(str(replay.save(finding, out_dir)))
             monitor.sample(n)
+            if not monitor.alive():
+                gone = Verdict("crash", "process-exited", f"target process {pid} exited", -1)
+                report.findings.append(Finding(gone, case, options=campaign.options))
+                break
             if n % 64 == 0:
                 update(n + 1, len(report.findings))
                 if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
@@ -232,9 +303,45 @@ def run_campaign(
 
 
 def _finding(campaign: Campaign, case: Case, verdict: Verdict, minimize: bool) -> Finding:
+    case = campaign.generator.resolve(case)  # reproducers carry classified expectations
     finding = Finding(verdict, case, options=campaign.options)
     if minimize:
         again = replay.reproduce(case, campaign.replay_run, campaign.oracle)
         if again is not None and again.signature == verdict.signature:
             finding.minimized = replay.minimize(case, verdict, campaign.replay_run, campaign.oracle)
     return finding
+
+
+def listen(
+    address: tuple[str, int],
+    setup: SessionSetup | None = None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    codec: XmlCodec | None = None,
+    states: tuple[str, ...] | None = None,
+    families: tuple[str, ...] | None = None,
+    skip: tuple[str, ...] = (),
+    corpus: tuple[RefMsg, ...] = (),
+) -> Campaign:
+    """A campaign against EVCCs that connect to us at ``address`` (we play the SECC); the
+    listening socket is open when this returns (``campaign.options["address"]``)."""
+    setup = setup or SessionSetup()
+    codec = codec or default_codec()
+    ref = build(setup, EVCC)
+    target = NetworkEvccTarget(address[0], address[1], ssl_context=ssl_context)
+    host, port = target.start()
+    gen = Generator(
+        ref, codec, families=families or FAMILIES, states=states, skip=skip, corpus=corpus
+    )
+    options = {
+        "role": EVCC,
+        "mode": "listen",
+        "address": f"{host}:{port}",
+        "tls": ssl_context is not None,
+        "setup": {k: v for k, v in dataclasses.asdict(setup).items() if not k.endswith("faults")},
+        "planted": None,
+    }
+    oracle = Oracle(EVCC, codec, validate=True)
+    camp = Campaign(gen, target.run, oracle, target.run, options, mode="listen")
+    camp.close = target.close
+    return camp

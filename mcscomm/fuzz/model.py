@@ -15,6 +15,10 @@ from typing import Any
 
 ANY = "any"
 REJECT = "reject"
+#: Later than every ISO 15118-20 sequence timeout (60 s, facts §5.1).
+LATE_S = 61.0
+#: not classified yet (a lazy generator: see ``Generator.expectation``)
+LAZY = "?"
 
 #: Finding kinds (issue 7 §4).
 CRASH = "crash"

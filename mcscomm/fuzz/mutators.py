@@ -16,6 +16,7 @@ when it carries another session's id, or (EVCC target) when it is a FAILED respo
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable
@@ -25,8 +26,9 @@ from lxml import etree
 
 from mcscomm.codec import CodecError, XmlCodec
 from mcscomm.fuzz import documents, framing, values
-from mcscomm.fuzz.model import ANY, REJECT, Case, Step
+from mcscomm.fuzz.model import ANY, LATE_S, LAZY, REJECT, Case, Step
 from mcscomm.fuzz.reference import EVCC, Reference, RefMsg
+from mcscomm.fuzz.targets import split_frames
 from mcscomm.session.transitions import SECC_TABLE, SeccState
 from mcscomm.v2gtp import build_frame
 
@@ -35,8 +37,6 @@ _SID = re.compile(rb"SessionID>([0-9A-Fa-f]*)<")
 _NO_SESSION = frozenset(
     {"SupportedAppProtocolReq", "SupportedAppProtocolRes", "SessionSetupReq", "SessionSetupRes"}
 )
-#: Later than every ISO 15118-20 sequence timeout (60 s, facts §5.1).
-LATE_S = 61.0
 AFTER_STOP = "AFTER_SESSION_STOP"
 
 
@@ -94,10 +94,14 @@ class Generator:
     codec: XmlCodec
     families: tuple[str, ...] = ("value", "doc", "v2gtp", "seq")
     states: tuple[str, ...] | None = None
+    skip: tuple[str, ...] = ()
+    corpus: tuple[RefMsg, ...] = ()
+    lazy: bool = False
     classify: Classifier = field(init=False)
     _prefix: list[Step] = field(init=False)
     _by_state: dict[str, list[int]] = field(init=False)
     _table: list[tuple[str, int]] = field(init=False)
+    _seeds: dict[str, list[RefMsg]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.classify = Classifier(self.codec, self.ref.target)
@@ -123,7 +127,12 @@ class Generator:
             if self.ref.target == EVCC and name == "seq.after_stop":
                 continue
             table.append((name, w))
-        self._table = [(n, w) for n, w in table if n.split(".")[0] in self.families]
+        self._table = [
+            (n, w) for n, w in table if n.split(".")[0] in self.families and n not in self.skip
+        ]
+        self._seeds = {}
+        for m in self.corpus:
+            self._seeds.setdefault(m.name, []).append(m)
         if not self._table:
             raise ValueError(f"no mutators in families {self.families}")
 
@@ -182,19 +191,20 @@ class Generator:
         if family == "seq":
             return SEQUENCE_MUTATORS[name][0](self, rng, i, state)
         base = self.ref.messages[i]
+        source = self._seed_document(rng, base)
         if family == "value":
-            root = etree.fromstring(base.document)
+            root = etree.fromstring(source)
             label = values.VALUE_MUTATORS[name][0](rng, root, values.annotate(root))
             if label is None:
                 return None
             doc = etree.tostring(root)
-            expect = self.classify(base.payload_type, doc, base, state)
+            expect = self._expect(base.payload_type, doc, base, state)
             if name == "value.signature_tamper" and label.startswith("flip"):
                 expect = REJECT  # a tampered signature must never be accepted
             return i, [Step(build_frame(base.payload_type, doc), base.at, (expect,), label=label)]
         if family == "doc":
-            doc, label = documents.DOC_MUTATORS[name][0](rng, base.document)
-            expect = self.classify(base.payload_type, doc, base, state)
+            doc, label = documents.DOC_MUTATORS[name][0](rng, source)
+            expect = self._expect(base.payload_type, doc, base, state)
             return i, [Step(build_frame(base.payload_type, doc), base.at, (expect,), label=label)]
         writes, label = framing.FRAME_MUTATORS[name][0](rng, base.payload_type, base.document, ANY)
         steps = []
@@ -203,11 +213,21 @@ class Generator:
             steps.append(Step(data, base.at, resolved, chunks, gap, label))
         return i, steps
 
+    def _seed_document(self, rng: random.Random, base: RefMsg) -> bytes:
+        """The document to mutate: the reference one, or (half the time, when the corpus has
+        that message) a corpus document carrying the reference session id."""
+        seeds = self._seeds.get(base.name)
+        if not seeds or rng.random() < 0.5:
+            return base.document
+        doc = rng.choice(seeds).document
+        sid = session_id(base.document)
+        return _with_session(doc, sid) if sid is not None else doc
+
     def _resolve(self, e: str, i: int, state: str, data: bytes) -> str:
         base = self.ref.messages[i]
         if e == "classify":
             pt = int.from_bytes(data[2:4], "big")
-            return self.classify(pt, base.document, base, state)
+            return self._expect(pt, base.document, base, state)
         if e == "repeat":
             # the same request again, in the state the first one led to
             nxt = self.ref.messages[i + 1] if i + 1 < len(self.ref.messages) else None
@@ -221,8 +241,34 @@ class Generator:
     def frame_step(self, m: RefMsg, at: float, i: int, state: str, label: str) -> Step:
         """A reference message sent at ``at`` in place of message ``i`` (classified there)."""
         base = self.ref.messages[min(i, len(self.ref.messages) - 1)]
-        expect = self.classify(m.payload_type, m.document, base, state)
+        expect = self._expect(m.payload_type, m.document, base, state)
         return Step(build_frame(m.payload_type, m.document), at, (expect,), label=label)
+
+    def _expect(self, pt: int, doc: bytes, base: RefMsg, state: str) -> str:
+        # classifying costs a full decode and schema validation; a lazy generator leaves it to
+        # the oracle, which only needs it when the target answered OK
+        return LAZY if self.lazy else self.classify(pt, doc, base, state)
+
+    def expectation(self, case: Case, k: int, j: int) -> str:
+        """The classification of frame ``j`` of step ``k`` of ``case`` (resolves ``?``)."""
+        step = case.steps[k]
+        if j < len(step.expect) and step.expect[j] != LAZY:
+            return step.expect[j]
+        frames = split_frames(step.data)
+        if j >= len(frames):
+            return REJECT
+        pt, doc = frames[j]
+        base = self.ref.messages[min(case.prefix_len, len(self.ref.messages) - 1)]
+        return self.classify(pt, doc, base, case.state)
+
+    def resolve(self, case: Case) -> Case:
+        """``case`` with every lazy expectation classified (what reproducer files store)."""
+        steps = list(case.steps)
+        for k, step in enumerate(steps):
+            if LAZY in step.expect:
+                expect = tuple(self.expectation(case, k, j) for j in range(len(step.expect)))
+                steps[k] = dataclasses.replace(step, expect=expect)
+        return case.with_steps(tuple(steps), case.prefix_len)
 
 
 # ------------------------------------------------------------------------------- sequences
@@ -323,7 +369,7 @@ def seq_flood(
     ms = _msgs(g)
     m = ms[i]
     n = rng.choice((2, 5, 20))
-    first = g.classify(m.payload_type, m.document, m, state)
+    first = g._expect(m.payload_type, m.document, m, state)
     again = g._resolve("repeat", i, state, b"")
     data = build_frame(m.payload_type, m.document) * n
     return i, [Step(data, m.at, (first,) + (again,) * (n - 1), label=f"{n} at once")]

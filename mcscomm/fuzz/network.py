@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mcscomm.fuzz.model import ANY, Case, Step
+from mcscomm.fuzz.model import REJECT, Case, Step
 from mcscomm.fuzz.mutators import session_id
+from mcscomm.fuzz.oracles import response_code
 from mcscomm.fuzz.reference import SessionSetup
 from mcscomm.fuzz.targets import FrameSplitter, Observation, StepResult, root_name
 from mcscomm.session.connection import EvccConnection, default_codec
@@ -204,22 +205,23 @@ class NetworkSeccTarget:
                 await conn.writer.drain()
         except (OSError, ssl.SSLError):
             conn.eof = True
-        wants = any(e == ANY for e in step.expect)
         name = root_name(data)
         limit = self.timings.evcc_msg_timeout(name if name.endswith("Req") else name + "Req")
-        frames = await self._read(conn, limit if wants else self.close_wait_s)
+        # complete frames get an answer or a close within the message timeout
+        frames = await self._read(conn, limit if step.expect else self.close_wait_s)
         res.frames.extend(frames)
         # answers to the other frames of the write, then the close that must follow a FAILED
         while frames and len(res.frames) < max(1, len(step.expect)):
             frames = await self._read(conn, 0.05)
             res.frames.extend(frames)
-        if not conn.eof and res.frames:
+        failed = any(response_code(doc).startswith("FAILED") for _, doc in res.frames)
+        if not conn.eof and failed:
             await self._read(conn, self.close_wait_s)  # a FAILED answer must be followed by EOF
         res.closed = conn.eof
         res.transport_error = conn.error
         # no answer to an invalid frame and still open: the target may be waiting for its own
         # (60 s) sequence timeout, which we do not sit out over a socket
-        res.timed_out = not conn.eof and not res.frames and not wants
+        res.timed_out = not conn.eof and not res.frames and not step.expect
         return res
 
 
@@ -262,6 +264,17 @@ class BackgroundServer:
     def _main(self) -> None:
         asyncio.run(self._serve())
 
+    def task_count(self) -> int:
+        """asyncio tasks alive in the server's loop (the resource oracle's "tasks")."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return 0
+        fut = asyncio.run_coroutine_threadsafe(_count_tasks(), loop)
+        try:
+            return fut.result(5)
+        except (TimeoutError, RuntimeError):
+            return 0
+
     async def _serve(self) -> None:
         from mcscomm.endpoints.secc_server import SeccServer
 
@@ -272,3 +285,211 @@ class BackgroundServer:
         self._ready.set()
         await self._stop.wait()
         await server.close()
+
+
+async def _count_tasks() -> int:
+    return len(asyncio.all_tasks()) - 1  # not counting this one
+
+
+class NetworkEvccTarget:
+    """An EVCC reached by address: we listen on ``host:port`` and play the SECC for every
+    connection it opens (one case per connection; the EVCC must reconnect for the next).
+
+    We assign the session id, so the reference responses are played verbatim. Before the first
+    step we read the EVCC's SupportedAppProtocolReq; after each step we read what it sends next
+    within ``answer_timeout_s`` (its pacing and polls), or its close.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        accept_timeout_s: float = 10.0,
+        answer_timeout_s: float = 3.0,
+        close_wait_s: float = 1.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.ssl_context = ssl_context
+        self.accept_timeout_s = accept_timeout_s
+        self.answer_timeout_s = answer_timeout_s
+        self.close_wait_s = close_wait_s
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._queue: asyncio.Queue[_Conn] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address we listen on (known after :meth:`start`)."""
+        if self._server is None:
+            return self.host, self.port
+        name = self._server.sockets[0].getsockname()
+        return str(name[0]), int(name[1])
+
+    def start(self) -> tuple[str, int]:
+        self._loop.run_until_complete(self._start())
+        return self.address
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._loop.run_until_complete(self._server.wait_closed())
+        self._loop.close()
+
+    def run(self, case: Case) -> Observation:
+        return self._loop.run_until_complete(self._run(case))
+
+    async def _start(self) -> None:
+        if self._server is not None:
+            return
+        self._queue = asyncio.Queue()
+        queue = self._queue
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await queue.put(_Conn(reader, writer, FrameSplitter()))
+
+        self._server = await asyncio.start_server(
+            accepted, self.host, self.port, ssl=self.ssl_context
+        )
+
+    async def _run(self, case: Case) -> Observation:
+        await self._start()
+        assert self._queue is not None
+        try:
+            conn = await asyncio.wait_for(self._queue.get(), self.accept_timeout_s)
+        except TimeoutError:
+            res = StepResult(closed=True, crash="the EVCC did not connect (is it running?)")
+            return Observation([res], 0)
+        try:
+            return Observation(await self._play(conn, case), 0)
+        finally:
+            conn.writer.close()
+            try:
+                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+
+    async def _play(self, conn: _Conn, case: Case) -> list[StepResult]:
+        results: list[StepResult] = []
+        pending = await self._read(conn, self.answer_timeout_s)  # the SAP request
+        for step in case.steps:
+            if not pending:
+                break  # the EVCC stopped talking: nothing to answer
+            res = StepResult()
+            results.append(res)
+            try:
+                n = max(1, min(step.chunks, len(step.data) or 1))
+                size = -(-len(step.data) // n) if step.data else 0
+                for k in range(n):
+                    if k and step.chunk_gap_s:
+                        await asyncio.sleep(min(step.chunk_gap_s, 0.5))
+                    conn.writer.write(step.data[k * size : (k + 1) * size])
+                    await conn.writer.drain()
+            except (OSError, ssl.SSLError):
+                conn.eof = True
+            if REJECT in step.expect:
+                # it must stop: collect whatever it still sends until it closes (or we give up)
+                deadline = time.monotonic() + self.close_wait_s
+                while not conn.eof and (left := deadline - time.monotonic()) > 0:
+                    res.frames.extend(await self._read(conn, left))
+                pending = res.frames
+            else:
+                res.frames = pending = await self._read(conn, self.answer_timeout_s)
+                if not res.frames and not conn.eof:
+                    await self._read(conn, self.close_wait_s)
+            res.closed = conn.eof
+            res.transport_error = conn.error
+        return results
+
+    async def _read(self, conn: _Conn, within: float) -> list[tuple[int, bytes]]:
+        deadline = time.monotonic() + within
+        while not conn.eof:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            try:
+                data = await asyncio.wait_for(conn.reader.read(65536), left)
+            except TimeoutError:
+                return []
+            except (OSError, ssl.SSLError):
+                data = b""
+            if not data:
+                conn.eof = True
+                return []
+            try:
+                frames = conn.frames.feed(data)
+            except ValueError as exc:
+                conn.error = str(exc)
+                return []
+            if frames:
+                return frames
+        return []
+
+
+class BackgroundEvcc:
+    """Our EVCC in a thread, connecting to ``address`` again and again (tests, benchmarks)."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        setup: SessionSetup | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.address = address
+        self.setup = setup or SessionSetup()
+        self._ssl = ssl_context
+        self._stop = threading.Event()
+        self.sessions = 0
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> BackgroundEvcc:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    async def _main(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._session(), 30.0)
+            except (OSError, TimeoutError, ssl.SSLError):
+                await asyncio.sleep(0.05)
+            self.sessions += 1
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.open_connection(
+            *self.address, ssl=self._ssl, server_hostname="" if self._ssl else None
+        )
+        _, cfg = self.setup.configs("evcc")
+        evcc = EvccConnection(cfg, now=0.0, tls=True, codec=default_codec())
+        t0 = time.monotonic()
+        evcc.start(0.0)
+        try:
+            while not evcc.closed and not self._stop.is_set():
+                out = evcc.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+                timer = evcc.get_timer()
+                wait = 0.5 if timer is None else max(0.0, timer - (time.monotonic() - t0))
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), min(wait, 0.5))
+                except TimeoutError:
+                    data = None
+                now = time.monotonic() - t0
+                if data == b"":
+                    evcc.connection_lost(now)
+                    break
+                if data:
+                    evcc.receive_data(data, now)
+                timer = evcc.get_timer()
+                if timer is not None and now >= timer:
+                    evcc.handle_timer(now)
+            out = evcc.data_to_send()
+            if out:
+                writer.write(out)
+        finally:
+            writer.close()

@@ -21,14 +21,17 @@ import dataclasses
 import gc
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from mcscomm.codec import CodecError, XmlCodec
-from mcscomm.fuzz.model import ANY, CRASH, HANG, REJECT, RESOURCE, VIOLATION, Case, Verdict
+from mcscomm.codec.base import PAYLOAD_MESSAGES
+from mcscomm.fuzz.model import ANY, CRASH, HANG, LAZY, REJECT, RESOURCE, VIOLATION, Case, Verdict
 from mcscomm.fuzz.reference import SECC
 from mcscomm.fuzz.targets import Observation, StepResult, split_frames
+from mcscomm.messages.meta import TYPE_TAGS
 
 _CODE = re.compile(rb"ResponseCode>([A-Za-z_]+)<")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -86,6 +89,7 @@ class Oracle:
     role: str
     codec: XmlCodec | None = None
     validate: bool = False
+    resolve: Callable[[Case, int, int], str] | None = None
     _parsed: dict[int, tuple[bytes, dict[str, float | None]]] = field(default_factory=dict)
     _cached: int = 0
     _prefix: dict[int, tuple[list[StepResult], Verdict | None, _Scan]] = field(default_factory=dict)
@@ -129,6 +133,8 @@ class Oracle:
             for j, (_, doc) in enumerate(res.frames):
                 code = response_code(doc)
                 exp = step.expect[j] if j < len(step.expect) else ANY
+                if exp == LAZY and code.startswith("OK"):
+                    exp = self.resolve(case, k, j) if self.resolve is not None else ANY
                 if exp == REJECT and code.startswith("OK"):
                     what = step.label or case.mutator
                     detail = f"{_root(doc)} {code} to invalid input ({what})"
@@ -145,7 +151,7 @@ class Oracle:
             if st.flag and not res.closed:
                 return Verdict(VIOLATION, "open-after-failed", "connection open after FAILED", k)
             if not res.frames and not res.closed:
-                if any(e == ANY for e in step.expect):
+                if step.expect:
                     detail = f"no answer to {step.label or case.mutator} within the msg timeout"
                     return Verdict(HANG, "no-answer", detail, k)
                 if not res.timed_out:
@@ -240,6 +246,11 @@ class Oracle:
             return Verdict(VIOLATION, "invalid-response", detail, k)
         if res.transport_error is not None:
             return Verdict(VIOLATION, "invalid-frame", res.transport_error, k)
+        for pt, doc in res.frames:
+            allowed = _PAYLOAD_TYPES.get(_root(doc))
+            if allowed is not None and pt not in allowed:
+                detail = f"{_root(doc)} sent on payload type {pt:#06x}, not {sorted(allowed)}"
+                return Verdict(VIOLATION, "wrong-payload-type", detail, k)
         if self.validate and self.codec is not None:
             for pt, doc in res.frames:
                 try:
@@ -247,6 +258,18 @@ class Oracle:
                 except CodecError as exc:
                     return Verdict(VIOLATION, "invalid-response", f"{_root(doc)}: {exc}", k)
         return None
+
+
+def _payload_types() -> dict[str, frozenset[int]]:
+    """Root element local name -> the payload types it may travel on (facts §1.2)."""
+    out: dict[str, set[int]] = {}
+    for pt, classes in PAYLOAD_MESSAGES.items():
+        for cls in classes:
+            out.setdefault(TYPE_TAGS[cls][1], set()).add(int(pt))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+_PAYLOAD_TYPES = _payload_types()
 
 
 def _root(doc: bytes) -> str:
@@ -272,19 +295,30 @@ class ResourceSample:
 
 @dataclass(slots=True)
 class ResourceMonitor:
-    """Samples memory, live objects, file descriptors and asyncio tasks during a campaign and
-    flags steady growth (memory, tasks or sockets leaking per case)."""
+    """Samples memory, live objects, file descriptors (sockets) and asyncio tasks during a
+    campaign and flags steady growth (something leaking per case).
+
+    Without ``pid`` it watches this process (the in-process target lives here); with ``pid`` it
+    watches a local target process through ``/proc`` (RSS and open descriptors), and
+    :meth:`alive` tells whether that process still exists (the crash oracle's "target exited").
+    ``tasks`` is an optional probe counting the target's asyncio tasks.
+    """
 
     every: int = 500
     samples: list[ResourceSample] = field(default_factory=list)
-    tasks: int = 0
+    pid: int | None = None
+    tasks: Callable[[], int] | None = None
 
     def sample(self, case: int, *, force: bool = False) -> None:
         if not force and case % self.every:
             return
-        self.samples.append(
-            ResourceSample(case, _rss_kib(), len(gc.get_objects()), _fds(), self.tasks)
-        )
+        proc = f"/proc/{self.pid}" if self.pid is not None else "/proc/self"
+        objects = len(gc.get_objects()) if self.pid is None else 0
+        tasks = self.tasks() if self.tasks is not None else 0
+        self.samples.append(ResourceSample(case, _rss_kib(proc), objects, _fds(proc), tasks))
+
+    def alive(self) -> bool:
+        return self.pid is None or os.path.exists(f"/proc/{self.pid}")
 
     def verdict(self) -> Verdict | None:
         """Growth between the second sample (after warm-up) and the last one."""
@@ -295,7 +329,7 @@ class ResourceMonitor:
         grow_obj = (last.objects - first.objects) / cases
         grow_rss = (last.rss_kib - first.rss_kib) / cases
         mid = self.samples[len(self.samples) // 2]
-        steady = first.objects < mid.objects < last.objects
+        steady = first.objects < mid.objects < last.objects and self.pid is None
         if steady and grow_obj > 1.0:
             detail = f"{grow_obj:.1f} live objects more per case ({first.objects}->{last.objects})"
             return Verdict(RESOURCE, "objects", detail)
@@ -320,16 +354,16 @@ class ResourceMonitor:
         ]
 
 
-def _rss_kib() -> int:
+def _rss_kib(proc: str) -> int:
     try:
-        with open("/proc/self/statm") as f:
+        with open(f"{proc}/statm") as f:
             return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
     except (OSError, ValueError):
         return 0
 
 
-def _fds() -> int:
+def _fds(proc: str) -> int:
     try:
-        return len(os.listdir("/proc/self/fd"))
+        return len(os.listdir(f"{proc}/fd"))
     except OSError:
         return 0

@@ -73,12 +73,13 @@ class SessionSetup:
     truck: str = "mcs_7pack"
     scenario: str | None = "depot_peak_shaving"
     duration_s: float = 2.0
+    pki_dir: str | None = None  # with a PKI: PnC, signed messages (else EIM, unsigned)
     secc_faults: Any = None
     evcc_faults: Any = None
 
     def configs(self, label: str = "ref") -> tuple[SeccConfig, EvccConfig]:
         """Fresh configs (own randomness, session store and authorizer) for one connection."""
-        secc, evcc = _profiles(self.charger, self.truck, self.scenario)
+        secc, evcc = _profiles(self.charger, self.truck, self.scenario, self.pki_dir)
         secc = dataclasses.replace(
             secc,
             random_bytes=seeded_random(f"secc:{label}"),
@@ -96,9 +97,17 @@ class SessionSetup:
 
 
 @functools.cache
-def _profiles(charger: str, truck: str, scenario: str | None) -> tuple[SeccConfig, EvccConfig]:
-    # profiles are frozen dataclasses read from TOML: load them once per process
-    return default_configs(charger=charger, truck=truck, scenario=scenario)
+def _profiles(
+    charger: str, truck: str, scenario: str | None, pki_dir: str | None
+) -> tuple[SeccConfig, EvccConfig]:
+    # profiles are frozen dataclasses read from TOML, the manifest holds keys: load them once
+    # per process (one manifest object also keeps the signature helpers cached)
+    manifest = None
+    if pki_dir is not None:
+        from mcscomm.security.pki import load_manifest
+
+        manifest = load_manifest(pki_dir)
+    return default_configs(charger=charger, truck=truck, scenario=scenario, pki=manifest)
 
 
 def _split(data: bytes) -> list[tuple[int, bytes]]:

@@ -138,7 +138,8 @@ def _clone(o: Any, shared: dict[int, Any], done: dict[int, Any]) -> Any:
             return getattr(_clone(owner, shared, done), o.__func__.__name__)
         return o
     if isinstance(o, random.Random):
-        rng = object.__new__(t)
+        rng = random.Random()
+        rng.__class__ = t
         rng.setstate(o.getstate())
         done[i] = rng
         return rng

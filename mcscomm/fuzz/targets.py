@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcscomm.codec import XmlCodec
-from mcscomm.fuzz.model import ANY, Case, Step
-from mcscomm.fuzz.mutators import LATE_S
+from mcscomm.fuzz.model import LATE_S, Case, Step
 from mcscomm.fuzz.reference import EVCC, SECC, SessionSetup
 from mcscomm.fuzz.snapshot import clone, shared_memo
 from mcscomm.session.config import EvccConfig, SeccConfig
@@ -198,7 +197,7 @@ class InProcessTarget:
             run = self._new_run()
             for step in case.steps[:p]:
                 self._step(run, step)
-                if run.dead or run.conn.closed:
+                if run.dead:
                     return None, []
             memo = shared_memo(run.conn)
             self._snapshots[p] = snap = (run, memo)
@@ -230,8 +229,9 @@ class InProcessTarget:
             self._collect(run, res)
             if self.role == SECC:
                 if not res.frames and not conn.closed:
-                    wants_answer = any(e == ANY for e in step.expect)
-                    limit = self._answer_time(step) if wants_answer else LATE_S
+                    # a complete frame deserves an answer (or a close) within the EVCC's
+                    # message timeout; an incomplete one must be closed on by a timeout
+                    limit = self._answer_time(step) if step.expect else LATE_S
                     self._wait(run, run.now + limit, res)
             else:
                 # the EVCC's next request may wait for a pacing timer: wait for it (or its end)

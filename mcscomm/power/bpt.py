@@ -119,8 +119,8 @@ def _limits_from(fields: Mapping[str, object], who: str, name: str) -> PartyLimi
 def ev_limits_from_cpd(fields: Mapping[str, object], *, name: str = "EV") -> PartyLimits:
     """The EV party from DC_CPDReq fields (either sign convention; no BPT fields -> no V2G).
 
-    Raises :class:`FieldError` for a missing mandatory field, ``LimitsError`` for nonsense
-    (e.g. min above max inside the EV's own figures is caught later by negotiation).
+    Raises :class:`FieldError` for a missing or non-finite mandatory field and ``LimitsError``
+    for nonsense such as a minimum above the EV's own maximum (both: FAILED_WrongChargeParameter).
     """
     return _limits_from(fields, "ev", name)
 

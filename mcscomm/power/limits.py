@@ -48,6 +48,13 @@ class PartyLimits:
                 raise LimitsError(f"{self.name}: {fname} must be a number >= 0, got {value!r}")
             if fname.startswith("min_") and math.isinf(value):
                 raise LimitsError(f"{self.name}: {fname} must be finite")
+        if self.min_voltage_v > self.max_voltage_v:
+            raise LimitsError(f"{self.name}: min_voltage_v above max_voltage_v")
+        for q in ("charge_current_a", "charge_power_w", "discharge_current_a", "discharge_power_w"):
+            hi, lo = getattr(self, f"max_{q}"), getattr(self, f"min_{q}")
+            # a direction this party cannot do at all (max 0) has no meaningful minimum
+            if hi > 0.0 and lo > hi:
+                raise LimitsError(f"{self.name}: min_{q} above max_{q}")
 
     @property
     def can_discharge(self) -> bool:

@@ -57,6 +57,8 @@ class SafeState:
         """Largest |current| allowed at ``now`` (inf when not in safe state)."""
         if not self.active:
             return math.inf
+        if now >= self.t0 + self.ramp_down_s:
+            return 0.0  # exactly zero at the deadline, whatever the rounding of the ratio below
         left = 1.0 - (now - self.t0) / self.ramp_down_s
         return self.i0 * left if left > 0.0 else 0.0
 

@@ -153,7 +153,7 @@ def build_schedules(
     for a, b in itertools.pairwise(times):
         c, d = c_max, d_max
         if ems is not None:
-            s = ems.at(a)
+            s = ems.at((a + b) / 2)  # midpoint: immune to rounding at change times
             c = min(c, s.max_charge_power_w, s.grid_import_w * efficiency)
             d = min(d, s.max_discharge_power_w, s.grid_export_w / efficiency)
             if s.setpoint_w >= 0:

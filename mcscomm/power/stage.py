@@ -50,8 +50,8 @@ class PowerStage:
             target_a = hi_a
         elif target_a < lo_a:
             target_a = lo_a
-        if not self.contactors_closed:
-            target_a = 0.0
+        if not self.contactors_closed or -1e-9 < target_a < 1e-9:
+            target_a = 0.0  # (snap float dust to zero: "zero" must mean zero to open contactors)
         self.current_a = target_a
         self.voltage_v = voltage_v
         return target_a

@@ -11,6 +11,8 @@ FAILED when its type can be told from the document, else the connection closes.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from mcscomm.codec import Codec, CodecError, XmlCodec
@@ -27,7 +29,7 @@ from mcscomm.session.events import (
     ProtocolError,
     SessionEvent,
 )
-from mcscomm.session.secc import SeccSession
+from mcscomm.session.secc import InjectedCrash, SeccSession
 from mcscomm.session.secc_handlers import HANDLERS
 from mcscomm.session.security_adapter import ManifestSignatures
 from mcscomm.session.signing import SignaturePort
@@ -102,10 +104,23 @@ class _Base:
     def _on_transport_error(self, reason: str, now: float) -> None:
         raise NotImplementedError
 
+    @contextmanager
+    def _guard(self, now: float) -> Iterator[None]:
+        """Last line of defence: a defect below becomes ProtocolError + close, never a raise
+        (except the deliberately planted ``InjectedCrash`` of the fault hooks)."""
+        try:
+            yield
+        except InjectedCrash:
+            raise
+        except Exception as exc:
+            detail = f"internal error: {type(exc).__name__}: {exc}"
+            self._events.append(ProtocolError(t=now, kind="internal_error", detail=detail))
+            self._on_transport_error(detail, now)
+
     def _emit_out(self, payload_type: int, message: Any, now: float) -> bool:
         try:
             doc = self.codec.encode(message)
-        except CodecError as exc:  # our own message does not validate: a defect, reported
+        except Exception as exc:  # our own message does not encode: a defect, reported
             detail = f"cannot encode {type(message).__name__}: {exc}"
             self._events.append(ProtocolError(t=now, kind="encode", detail=detail))
             self._on_transport_error(detail, now)
@@ -157,10 +172,11 @@ class SeccConnection(_Base):
         """Feed bytes from the transport."""
         if self.session.ended:
             return
-        for frame in self._frames(data, now):
-            if self.session.ended:
-                break
-            self._receive_frame(frame.payload_type, frame.payload, now)
+        with self._guard(now):
+            for frame in self._frames(data, now):
+                if self.session.ended:
+                    break
+                self._receive_frame(frame.payload_type, frame.payload, now)
         self._pump(now)
 
     def _receive_frame(self, payload_type: int, payload: bytes, now: float) -> None:
@@ -191,7 +207,8 @@ class SeccConnection(_Base):
         return self.session.get_timer()
 
     def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
+        with self._guard(now):
+            self.session.handle_timer(now)
         self._pump(now)
 
     def set_backend(self, setpoint_w: float, now: float, **caps: float) -> None:
@@ -260,6 +277,11 @@ class EvccConnection(_Base):
     def receive_data(self, data: bytes, now: float) -> None:
         if self.session.ended:
             return
+        with self._guard(now):
+            self._receive(data, now)
+        self._pump(now)
+
+    def _receive(self, data: bytes, now: float) -> None:
         for frame in self._frames(data, now):
             if self.session.ended:
                 break
@@ -278,13 +300,13 @@ class EvccConnection(_Base):
                 )
             )
             self.session.receive(message, frame.payload_type, now)
-        self._pump(now)
 
     def get_timer(self) -> float | None:
         return self.session.get_timer()
 
     def handle_timer(self, now: float) -> None:
-        self.session.handle_timer(now)
+        with self._guard(now):
+            self.session.handle_timer(now)
         self._pump(now)
 
     def stop(self, kind: Any = None) -> None:

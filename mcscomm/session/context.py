@@ -94,10 +94,9 @@ class SeccContext:
     schedules: list[ScheduleTuple] = field(default_factory=list)
     selected_schedule_id: int | None = None
     schedule_rounds: int = 0
-    discharge: bool = False
+    discharge: bool = False  # BPT channel of the last PowerDelivery(Start)
     charge_loop_started: float | None = None
     pending_notification: EvseNotification | None = None
-    notification_sent_at: float | None = None
     notifications_done: int = 0
     metering_requested_at: float | None = None
     last_metering_at: float | None = None

@@ -1,5 +1,6 @@
 """Physical values <-> RationalNumber, and the BPT sign convention (facts §4.4).
 
+RationalNumber is frozen, so results are cached (limits repeat every charge-loop cycle).
 Maxima are rounded towards zero when encoded (``down``) so that a limit we announce is never
 above the limit we hold; measured values round to nearest. Discharge limits are magnitudes on the
 wire in the strict profile (EVerest/EDF default); with ``negative`` they are sent as negative
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 
 from mcscomm.messages.rational import RationalNumber
 from mcscomm.session.errors import WrongChargeParameter
@@ -17,6 +19,7 @@ from mcscomm.session.errors import WrongChargeParameter
 _INT16_MAX = 32767
 
 
+@lru_cache(maxsize=8192)
 def rn(x: float) -> RationalNumber:
     """Nearest RationalNumber (measurements). Non-finite input is a programming error."""
     if not math.isfinite(x):
@@ -24,6 +27,7 @@ def rn(x: float) -> RationalNumber:
     return RationalNumber.from_number(round(x, 3))
 
 
+@lru_cache(maxsize=8192)
 def rn_down(x: float) -> RationalNumber:
     """The closest RationalNumber whose magnitude is <= |x| (limits and commanded values).
 

@@ -31,7 +31,6 @@ from mcscomm.messages import (
 )
 from mcscomm.messages.common_messages import (
     ContractCertificateChain,
-    Dynamic_EVPPTControlMode,
     Dynamic_SEReqControlMode,
     Dynamic_SMDTControlMode,
     EIM_AReqAuthorizationMode,
@@ -100,7 +99,7 @@ from mcscomm.session.events import (
 )
 from mcscomm.session.installation import accept_installation, build_installation_request
 from mcscomm.session.power_adapter import TruckPower
-from mcscomm.session.services import MCS_SERVICES, is_bidirectional
+from mcscomm.session.services import is_bidirectional
 from mcscomm.session.signing import CONTRACT, SignaturePort
 from mcscomm.session.transitions import EVCC_REQUEST, EVCC_TABLE, Delay, EvccState, response_name
 from mcscomm.v2gtp import PayloadType
@@ -192,6 +191,7 @@ class EvccSession:
         self._phase_name = ""
         self._side_deadline: float | None = None
         self._setup_deadline: float | None = None
+        self._stop_requested = False
 
     # -- public API -------------------------------------------------------------------------------
     @property
@@ -236,7 +236,6 @@ class EvccSession:
     def handle_timer(self, now: float) -> None:
         if self._ended:
             return
-        t = self.config.timings
         checks = (
             (self._response_deadline, "V2G_EVCC_Msg_Timeout", f"no {self._awaiting}"),
             (self._side_deadline, "V2G_EVCC_Msg_Timeout", "no MeteringConfirmationRes"),
@@ -251,7 +250,6 @@ class EvccSession:
         if self._send_at is not None and now >= self._send_at:
             self._send_at = None
             self._send_request(now)
-        del t
 
     def receive(self, message: Any, payload_type: int, now: float) -> None:
         """Handle one decoded response from the SECC."""
@@ -262,6 +260,8 @@ class EvccSession:
             if name == "MeteringConfirmationRes" and self._side_deadline is not None:
                 self._check_code(message, name)
                 self._side_deadline = None
+                if self.ctx.last_meter is not None:
+                    self._metering_confirmed(self.ctx.last_meter, now)
                 return
             if name != self._awaiting:
                 raise errors.UnexpectedMessage(f"{name} while waiting for {self._awaiting}")
@@ -303,8 +303,6 @@ class EvccSession:
         """Application request: leave the charge loop at the next response and stop."""
         self.ctx.stop_kind = kind
         self._stop_requested = True
-
-    _stop_requested = False
 
     # -- sending ----------------------------------------------------------------------------------
     def _enter(self, state: EvccState, delay: Delay, now: float) -> None:
@@ -903,8 +901,12 @@ class EvccSession:
                 ChargingSession.PAUSE if self.config.stop == "pause" else ChargingSession.TERMINATE
             )
             return "stop"
-        if duration is None and self.power.at_target() and not self.power.bidirectional:
-            return "stop"
+        if duration is None:
+            # no fixed duration: leave at departure, or when full and not offering V2G
+            departure = self.power.controller.departure
+            if now >= departure or (self.power.at_target() and not self.power.bidirectional):
+                ctx.stop_kind = ChargingSession.TERMINATE
+                return "stop"
         if self.config.control_mode is ControlMode.SCHEDULED and is_bidirectional(ctx.service):
             want = self.power.request(now).target_current_a
             if want == want and want != 0.0 and (want < 0) != ctx.discharge:
@@ -960,7 +962,7 @@ class EvccSession:
     def _emit(self, event: SessionEvent) -> None:
         self._events.append(event)
 
-    def metering_confirmed(self, meter: MeterInfo, now: float) -> None:
+    def _metering_confirmed(self, meter: MeterInfo, now: float) -> None:
         self._emit(
             MeteringConfirmed(
                 t=now,
@@ -1041,4 +1043,3 @@ def _payload_of(message: Any) -> int:
 
 
 __all__ = ["EvccContext", "EvccSession", "Outgoing"]
-_ = (MCS_SERVICES, Dynamic_EVPPTControlMode)

@@ -162,7 +162,7 @@ class SeccSession:
             self._fail(name, payload_type, _Internal(f"{type(exc).__name__}: {exc}"), now)
             return
         self._flush_handler_events()
-        self._send(response, payload_type, name, now)
+        self._send(response, payload_type, now)
         self._transition(next_state, now)
         code = getattr(response, "response_code", None)
         if isinstance(code, ResponseCode) and code.is_failed:
@@ -235,10 +235,10 @@ class SeccSession:
             session_id = self.ctx.session_id
             response = failed_response(res_name, ResponseCode(code), session_id, now)
             if response is not None:
-                self._send(response, payload_type, name, now)
+                self._send(response, payload_type, now)
         self._end(now, RESULT_FAILED, f"{exc.kind}: {exc.detail}")
 
-    def _send(self, response: Any, payload_type: int, request_name: str, now: float) -> None:
+    def _send(self, response: Any, payload_type: int, now: float) -> None:
         delay = self.config.faults.answer_delay_s
         self._out.append(Outgoing(payload_type, response, now + delay))
 
