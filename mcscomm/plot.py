@@ -171,7 +171,8 @@ def plot_trace(trace: str | Path, output: str | Path, *, title: str | None = Non
         )
     ax_p.axhline(0, color="grey", linewidth=0.6)
     ax_p.set_ylabel("power [kW]\n(+ charge / − discharge)")
-    ax_p.legend(loc="upper right", fontsize=8, ncol=3, framealpha=0.9)
+    # Above the axes, so it never hides the limit lines at the top and bottom of the range.
+    ax_p.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=6, frameon=False)
 
     ax_i.plot(xt, s.current_a, color="#ef6c00", linewidth=1.0)
     ax_i.axhline(0, color="grey", linewidth=0.6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -43,8 +44,13 @@ def test_unknown_truck_profile_is_one_line(certs: Path, capsys: pytest.CaptureFi
 
 @needs_sessions
 def test_session_command_writes_log_trace_and_summary(
-    certs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    certs: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # cli.main's logging.basicConfig is a no-op under pytest; INFO is what a user gets by default.
+    caplog.set_level(logging.INFO)
     trace = tmp_path / "s.jsonl"
     code = cli.main(["session", "--certs", str(certs), "--duration", "120", "--trace", str(trace)])
     out = capsys.readouterr().out
@@ -58,8 +64,9 @@ def test_session_command_writes_log_trace_and_summary(
 
 @needs_sessions
 def test_session_command_lenient_plain_tcp_eim_scheduled(
-    certs: Path, capsys: pytest.CaptureFixture[str]
+    certs: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)  # what -q gives a user
     argv = ["-q", "session", "--certs", str(certs), "--profile", "lenient", "--tls", "off"]
     argv += ["--auth", "eim", "--control", "scheduled", "--service", "DC", "--duration", "30"]
     assert cli.main(argv) == 0

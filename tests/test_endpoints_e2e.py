@@ -89,12 +89,16 @@ async def test_every_service_control_and_auth(
 
 
 async def test_default_depot_session_charges_and_discharges(pki_dir: Path) -> None:
-    result, records = await _run(SessionOptions(pki_dir=pki_dir))
+    # The depot plan discharges into the evening peak from 600 s on; 700 s shows both directions.
+    result, records = await _run(SessionOptions(pki_dir=pki_dir, duration=700.0))
     assert result.ok, (result.evcc, result.secc)  # type: ignore[attr-defined]
     summary = records[-1]
     assert summary["energy_charged_wh"] > 0 and summary["energy_discharged_wh"] > 0  # type: ignore[operator]
     tls = next(r for r in records if r.get("event") == "tls")
-    assert tls.get("group") in (None, "secp521r1")
+    assert tls["group"] == "secp521r1" and tls["peer_signature"] == "ecdsa_secp521r1_sha512"
+    power = [r for r in records if r["kind"] == "power"]
+    assert any(float(r["power_w"]) < 0 for r in power)  # type: ignore[arg-type]
+    assert any(r.get("setpoint_w") is not None for r in power)
 
 
 async def test_plain_tcp_under_the_lenient_profile(pki_dir: Path) -> None:

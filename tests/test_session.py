@@ -379,3 +379,37 @@ def test_without_duration_the_truck_leaves_at_departure() -> None:
         e.t for e in r.evcc_events if isinstance(e, MessageSent) and e.message == "DC_ChargeLoopReq"
     )
     assert 29.5 <= last_loop <= 30.5
+
+
+def test_scheduled_offer_has_three_tuples_with_discharging_schedules() -> None:
+    secc_cfg, evcc_cfg = default_configs()
+    evcc_cfg.control_mode = ControlMode.SCHEDULED
+    evcc_cfg.duration_s = 1.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    r = run_pair(evcc, secc)
+    res = next(
+        e.document
+        for e in r.secc_events
+        if isinstance(e, MessageSent) and e.message == "ScheduleExchangeRes"
+    )
+    assert res.count(b"<ns:ScheduleTupleID>") == 3
+    assert (
+        res.count(b"<ns:DischargingSchedule>") == 2
+    )  # backend plan and envelope; not "charge only"
+    assert b"<ns:EVSEProcessing>Finished<" in res
+
+
+def test_metering_confirmation_under_eim_is_unsigned() -> None:
+    secc_cfg, evcc_cfg = default_configs()  # no PKI: EIM
+    secc_cfg.metering_interval_s = 2.0
+    evcc_cfg.duration_s = 5.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    r = run_pair(evcc, secc)
+    assert r.ended("secc").result == "success"  # type: ignore[union-attr]
+    reqs = [
+        e
+        for e in r.evcc_events
+        if isinstance(e, MessageSent) and e.message == "MeteringConfirmationReq"
+    ]
+    assert len(reqs) == 2 and not any(b"SignatureValue" in e.document for e in reqs)
+    assert len(r.of_type("secc", MeteringConfirmed)) == 2

@@ -5,9 +5,11 @@ that writes every byte back) in the same run: the echo rate is the harness's own
 ``fuzz_ratio`` = rate against our SECC / rate against echo. Reference point (issue 7): boofuzz
 manages ~520-650 cases/s over loopback TCP with a new connection per case.
 
-Over a socket every case opens a new connection; the network cases are restricted to the SAP
-state (no prefix to drive: connect, one exchange, close), which is what boofuzz's figure
-measures too; ``tcp_early_states`` adds the first three states (prefix driven by our EVCC).
+Over a socket the target runs in a forked process of its own (as a real target would; a
+thread would share our GIL) and every case opens a new connection. The network cases are
+restricted to the SAP state (no prefix to drive: connect, one exchange, close), which is what
+boofuzz's figure measures too; ``tcp_early_states`` adds the first three states (prefix driven
+by our EVCC); ``tcp_listen_evcc`` fuzzes our EVCC connecting to us.
 
     .venv/bin/python tools/bench_fuzz.py [--quick]
 """
@@ -90,9 +92,26 @@ def _in_process(cases: int) -> tuple[float, float]:
     return _rate(fuzz, cases), _rate(echo, cases)
 
 
+def _evcc(cases: int) -> tuple[float, float]:
+    """Our EVCC in-process, and over TCP with us listening (it reconnects for every case)."""
+    from mcscomm.fuzz.network import BackgroundEvcc
+
+    camp = cp.in_process("evcc")
+    _rate(camp, 200)
+    in_proc = _rate(camp, cases)
+    listen = cp.listen(("127.0.0.1", 0), states=("SAP",), skip=SLOW)
+    host, port = str(listen.options["address"]).split(":")
+    try:
+        with BackgroundEvcc((host, int(port))):
+            tcp = _rate(listen, max(50, cases // 10))
+    finally:
+        listen.close()
+    return in_proc, tcp
+
+
 def _network(cases: int, ssl_pair: tuple[Any, Any] | None, states: tuple[str, ...]) -> float:
     server_ctx, client_ctx = ssl_pair if ssl_pair else (None, None)
-    with BackgroundServer(_secc_factory(), server_ctx) as server:
+    with BackgroundServer(_secc_factory(), server_ctx, process=True) as server:
         camp = cp.network(server.address, ssl_context=client_ctx, states=states, skip=SLOW)
         try:
             return _rate(camp, cases)
@@ -102,7 +121,7 @@ def _network(cases: int, ssl_pair: tuple[Any, Any] | None, states: tuple[str, ..
 
 def _network_echo(cases: int, ssl_pair: tuple[Any, Any] | None) -> float:
     server_ctx, client_ctx = ssl_pair if ssl_pair else (None, None)
-    with BackgroundServer(lambda now: EchoConnection(), server_ctx) as server:
+    with BackgroundServer(lambda now: EchoConnection(), server_ctx, process=True) as server:
         camp = cp.network(server.address, ssl_context=client_ctx, states=("WAIT_SAP",), skip=SLOW)
         try:
             return _rate(camp, cases)
@@ -118,6 +137,7 @@ def run(quick: bool) -> dict[str, object]:
     rates: dict[str, float] = {}
     ratios: dict[str, float] = {}
     rates["in_process"], rates["in_process_echo"] = _in_process(n_in)
+    rates["in_process_evcc"], rates["tcp_listen_evcc"] = _evcc(n_in // 2)
     rates["tcp"] = _network(n_net, None, ("WAIT_SAP",))
     rates["tcp_echo"] = _network_echo(n_net, None)
     rates["tcp_early_states"] = _network(

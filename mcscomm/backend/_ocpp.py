@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,3 +28,15 @@ def validate_inline() -> None:
     import ocpp.messages
 
     ocpp.messages.ASYNC_VALIDATION = False
+
+
+class _WireLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The library logs every frame at INFO; ours go to DEBUG (``-vv``), the rest unchanged."""
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.logger.debug(msg, *args, **kwargs)
+
+
+def wire_logger(name: str) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """A logger for ``ocpp.ChargePoint(logger=...)`` that keeps the frame dump at DEBUG."""
+    return _WireLog(logging.getLogger(name), {})

@@ -80,6 +80,17 @@ def station_config(args: argparse.Namespace, charger_limits: Any = None, evses: 
     )
 
 
+def check_url(url: str) -> str:
+    """The station id of a CSMS URL ``ws[s]://HOST[:PORT]/[PATH/]STATION_ID``; ValueError if bad."""
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    sid = u.path.rstrip("/").rsplit("/", 1)[-1]
+    if u.scheme not in ("ws", "wss") or not u.hostname or not sid:
+        raise ValueError(f"--csms wants ws://HOST:PORT/STATION_ID (or wss://), got {url!r}")
+    return sid
+
+
 async def _nothing() -> None:
     return None
 
@@ -91,11 +102,13 @@ async def attach_from_args(
     for the boot, then carrying on offline with events queued) and return the wrapped factory
     and a coroutine function that flushes queued events (<= 5 s) and stops the station.
 
-    Raises ``ImportError`` with a one-line reason when the ``backend`` extra is missing.
+    Raises ``ValueError`` (a bad URL) or ``ImportError`` (no ``backend`` extra) with a one-line
+    reason for the command to print.
     """
     url = getattr(args, "csms", None)
     if not url:
         return factory, _nothing
+    check_url(url)
     try:
         from mcscomm.backend.secc_link import attach
         from mcscomm.backend.station import ChargingStation

@@ -33,7 +33,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlparse
@@ -45,7 +45,7 @@ from ocpp.v21.enums import Action
 
 from mcscomm import __version__
 from mcscomm.backend import mapping
-from mcscomm.backend._ocpp import on, validate_inline
+from mcscomm.backend._ocpp import on, validate_inline, wire_logger
 from mcscomm.backend.errors import CsmsUnavailable, ProfileMalformed, ProfileRejected
 from mcscomm.backend.port import SessionControl, SessionSnapshot
 from mcscomm.backend.profiles import (
@@ -154,7 +154,6 @@ class EvseHandle:
     remote: _RemoteStart | None = None
     plan: Scenario | None = None
     scheduled_key: tuple[Any, ...] | None = None
-    history: list[tuple[float, float, float | None]] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -334,9 +333,6 @@ class ChargingStation:
             self._tx_event(evse, "Updated", "ChargingStateChanged", now, meter="Sample.Periodic")
         if s.in_charge_loop and now - tx.last_meter_at >= self.config.meter_interval_s:
             self._tx_event(evse, "Updated", "MeterValuePeriodic", now, meter="Sample.Periodic")
-        evse.history.append((s.t, s.power_w, s.setpoint_w))
-        if len(evse.history) > 10_000:
-            del evse.history[:5_000]
 
     @staticmethod
     def _charging_state(s: SessionSnapshot) -> str:
@@ -927,7 +923,9 @@ class _Client(_OcppChargePoint):  # type: ignore[misc]
     """The ``ocpp`` library's ChargePoint with our handlers; version picked per connection."""
 
     def __init__(self, station: ChargingStation, ws: Any, protocol: str, timeout: float) -> None:
-        super().__init__(station.id, ws, response_timeout=timeout, logger=_log)
+        super().__init__(
+            station.id, ws, response_timeout=timeout, logger=wire_logger("mcscomm.backend.wire")
+        )
         self._station = station
         if protocol == "ocpp2.0.1":
             from ocpp.v201 import call_result as v201_result

@@ -118,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
         return fail("ems", str(exc), 2)
     if args.time_scale <= 0 or args.interval <= 0 or args.demo < 0:
         return fail("ems", "--time-scale and --interval must be > 0, --demo >= 0", 2)
+    if not 0 < args.efficiency <= 1 or args.grid_import_kw < 0 or args.grid_export_kw < 0:
+        return fail("ems", "--efficiency must be in (0, 1], grid powers >= 0", 2)
+    import logging
+
+    # the server's own connection chatter is not what an EMS user wants to read
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         return asyncio.run(_main(args, cfg, Depot, DepotConfig))
     except OSError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import shlex
 import socket
 import ssl
@@ -132,7 +133,12 @@ class InProcessSecc(Sut):
         f = self.fault
         security = sdp.Security.NONE if f is not None and f.sdp == "no_tls" else sdp.Security.TLS
         server = sdp.SdpServer(("::1", 50000), security)
-        answer = server.handle_datagram(datagram, ("::1", 40000))
+        quiet = logging.getLogger(sdp.__name__)
+        was, quiet.disabled = quiet.disabled, True  # a refused datagram is the expected outcome
+        try:
+            answer = server.handle_datagram(datagram, ("::1", 40000))
+        finally:
+            quiet.disabled = was
         if answer is None and f is not None and f.sdp == "answer_malformed":
             return sdp.encode(
                 sdp.SdpResponse(server.address, server.port, security, sdp.Transport.TCP)

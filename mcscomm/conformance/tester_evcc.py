@@ -320,6 +320,26 @@ class TesterEvcc:
         check(got in codes, f"{name} answered {got}, expected {'/'.join(codes)}")
         return got
 
+    def expect_code(self, message: Any, *codes: str, payload_type: int | None = None) -> Any:
+        """Send ``message`` and require a response whose ResponseCode is one of ``codes``
+        (the helper for user scripts); returns the response."""
+        name = type(message).__name__
+        self.send(message, payload_type=payload_type)
+        try:
+            res = self.receive(performance_time(name) + self.tol)
+        except ChannelClosed:
+            raise CaseFailed(f"SUT closed the connection instead of answering {name}") from None
+        check(res is not None, f"no answer to {name} within {performance_time(name):g} s")
+        code = str(getattr(getattr(res, "response_code", None), "value", None))
+        check(code in codes, f"{name} answered {code}, expected {'/'.join(codes)}")
+        return res
+
+    def default_plan(
+        self, service: str | None = None, control: str | None = None, auth: str | None = None
+    ) -> Plan:
+        """A valid path the PICS supports (see :func:`plan_for`)."""
+        return plan_for(self.pics, service, control, auth)
+
     def _closes_soon(self, within: float = 3.0) -> bool:
         try:
             self.receive(within)

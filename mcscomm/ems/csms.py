@@ -26,7 +26,7 @@ from ocpp.v21 import ChargePoint as _OcppChargePoint
 from ocpp.v21 import call, call_result
 from ocpp.v21.enums import Action
 
-from mcscomm.backend._ocpp import on, validate_inline
+from mcscomm.backend._ocpp import on, validate_inline, wire_logger
 from mcscomm.backend.errors import BackendError
 from mcscomm.backend.profiles import key
 
@@ -357,7 +357,12 @@ class _StationHandler(_OcppChargePoint):  # type: ignore[misc]
     """One station's connection (the ``ocpp`` library's ChargePoint, CSMS side)."""
 
     def __init__(self, csms: Csms, station_id: str, ws: Any, protocol: str) -> None:
-        super().__init__(station_id, ws, response_timeout=csms.response_timeout_s, logger=_log)
+        super().__init__(
+            station_id,
+            ws,
+            response_timeout=csms.response_timeout_s,
+            logger=wire_logger("mcscomm.ems.wire"),
+        )
         self._csms = csms
         if protocol == "ocpp2.0.1":
             from ocpp.v201 import call_result as v201_result

@@ -2,14 +2,16 @@
 
 * crash -- an exception escaped the connection (``exception``), or the target reported a defect
   in itself, i.e. a handler bug it caught (``internal-error``);
-* hang -- a valid request got no answer within the EVCC's message timeout (``no-answer``, facts
-  §5.1/5.2), an invalid or incomplete one left the connection open past every sequence timeout
-  (``never-closed``), an EVCC neither sent its next request nor ended (``no-request``);
+* hang -- a complete frame got neither an answer nor a close within the SECC's performance time
+  (in virtual time; over a socket the EVCC's message timeout, facts §5.1/5.2) (``no-answer``), an
+  incomplete one left the connection open past every sequence timeout (``never-closed``), an EVCC
+  neither sent its next request nor ended (``no-request``);
 * violation -- invalid input answered ``OK*`` (``accepted-invalid``), anything answered after a
   FAILED response or the connection left open after it (``continued-after-failed``,
   ``open-after-failed``), an EVCC that carries on after an invalid response
   (``continued-after-invalid``), a response or frame that does not validate
-  (``invalid-response``, ``invalid-frame``), current beyond what either side allowed
+  (``invalid-response``, ``invalid-frame``), a response on a payload type its message does not
+  travel on (``wrong-payload-type``, facts §1.2), current beyond what either side allowed
   (``power-limit``).
 
 Resource growth is judged across a campaign by :class:`ResourceMonitor`.

@@ -22,13 +22,15 @@ from mcscomm.codec import CodecError
 from mcscomm.messages import RationalNumber
 from mcscomm.session.config import SeccFaults
 from mcscomm.session.connection import SeccConnection, default_codec
+from mcscomm.session.secc import InjectedCrash
 from mcscomm.session.transitions import SECC_TABLE
 
 HANG_STATE = "WAIT_CHARGE_PARAMETER_DISCOVERY"
 
 
-class PlantedCrash(RuntimeError):
-    """The exception the crash-on-field variant lets escape."""
+class PlantedCrash(InjectedCrash):
+    """The exception the crash-on-field variant lets escape (an ``InjectedCrash``, the one
+    exception the connection's last line of defence lets through on purpose)."""
 
 
 def _has_big_exponent(obj: Any, depth: int = 0) -> bool:

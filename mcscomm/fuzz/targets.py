@@ -244,8 +244,10 @@ class InProcessTarget:
         res.closed = conn.closed
 
     def _answer_time(self, step: Step) -> float:
+        """V2G_SECC_Msg_Performance_Time for the request (1.5 s, 0.25 s in the charge loop,
+        4.5 s for long messages; facts §5.1/5.2): exact in virtual time."""
         name = root_name(step.data)
-        return self.timings.evcc_msg_timeout(name + "Req" if not name.endswith("Req") else name)
+        return self.timings.secc_performance(name if name.endswith("Req") else name + "Req")
 
     def _wait(self, run: _Run, until: float, res: StepResult) -> None:
         """Fire timers up to ``until`` until the target writes something or closes."""

@@ -10,6 +10,7 @@ FAILED when its type can be told from the document, else the connection closes.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from mcscomm.session.signing import SignaturePort
 from mcscomm.v2gtp import DEFAULT_MAX_PAYLOAD, FrameDecoder, V2gtpError, build_frame
 
 _shared_codec: XmlCodec | None = None
-_signatures: dict[tuple[int, int], ManifestSignatures] = {}
+_signatures: dict[tuple[int, int], tuple[weakref.ref[Manifest], ManifestSignatures]] = {}
 
 
 def default_codec() -> XmlCodec:
@@ -48,13 +49,18 @@ def default_codec() -> XmlCodec:
 
 
 def signatures_for(pki: object, codec: Codec) -> SignaturePort | None:
-    """A cached :class:`ManifestSignatures` for a manifest (None without a PKI)."""
+    """A cached :class:`ManifestSignatures` for a manifest (None without a PKI): keys are loaded
+    once, not per connection. Entries are checked against a weak reference, so a new manifest
+    that happens to reuse an old one's ``id`` never gets the old keys."""
     if not isinstance(pki, Manifest):
         return None
     key = (id(pki), id(codec))
-    if key not in _signatures:
-        _signatures[key] = ManifestSignatures(pki, codec)
-    return _signatures[key]
+    hit = _signatures.get(key)
+    if hit is not None and hit[0]() is pki:
+        return hit[1]
+    adapter = ManifestSignatures(pki, codec)
+    _signatures[key] = (weakref.ref(pki), adapter)
+    return adapter
 
 
 def _root_name(codec: Codec, data: bytes) -> str | None:

@@ -106,6 +106,9 @@ from mcscomm.v2gtp import PayloadType
 
 E = EvccState
 _ZERO_ID = b"\x00" * 8
+_WARNING_IS_FINAL = frozenset(
+    {"AuthorizationSetupRes", "AuthorizationRes", "CertificateInstallationRes", "SessionSetupRes"}
+)
 _WELDING_DONE_V = 60.0  # below this the EV considers its contactors open (not normative)
 _MAX_WELDING_ROUNDS = 20
 
@@ -375,8 +378,12 @@ class EvccSession:
         return MessageHeader(session_id=self.ctx.session_id, timestamp=timestamp(now))
 
     def _check_code(self, message: Any, name: str) -> None:
+        """FAILED ends the session; so does a WARNING on the authorization steps (it means "not
+        authorized"). Other warnings (e.g. WARNING_EVPowerProfileViolation) let it go on."""
         code = message.response_code
-        if isinstance(code, ResponseCode) and not code.is_ok:
+        if not isinstance(code, ResponseCode) or code.is_ok:
+            return
+        if code.is_failed or name in _WARNING_IS_FINAL:
             raise errors.PeerFailed(f"{name} answered {code.value}")
 
     # -- request builders (one per state) ---------------------------------------------------------
