@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-AREAS = ["codec", "security", "power", "session", "fuzz", "exi"]
+AREAS = ["transport", "codec", "security", "power", "session", "backend", "fuzz", "exi"]
 
 
 def main() -> int:
