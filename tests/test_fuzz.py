@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from mcscomm.fuzz import campaign as cp
@@ -297,3 +299,87 @@ def test_pnc_signature_tampering_is_rejected(tmp_path: Path) -> None:
     for case in tampered[:10]:
         assert camp.generator.expectation(case, len(case.steps) - 1, 0) == REJECT
         assert camp.oracle.judge(case, camp.run(case)) is None  # answered FAILED, not OK
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="SECC: PowerDeliveryReq(ScheduleRenegotiation) in WAIT_PRE_CHARGE is an internal "
+    "error ('renegotiate' outcome not in the table) -- found by `mcscomm fuzz --seed 42 "
+    "--start 12863 --cases 1`, reported",
+)
+def test_known_bug_renegotiation_before_the_charge_loop(secc_ref: Reference) -> None:
+    ms = secc_ref.messages
+    i = next(k for k, m in enumerate(ms) if m.name == "DC_PreChargeReq")
+    pd = next(m for m in ms if m.name == "PowerDeliveryReq")
+    doc = pd.document.replace(b">Start<", b">ScheduleRenegotiation<")
+    assert doc != pd.document
+    g = Generator(secc_ref, default_codec())
+    steps = (*g.prefix(i), Step(build_frame(pd.payload_type, doc), pd.at, (ANY,)))
+    case = Case(0, 0, SECC, "manual", ms[i].state, i, steps)
+    verdict = Oracle(SECC).judge(case, InProcessTarget(SECC).run(case, snapshot=False))
+    assert verdict is None, verdict
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(-(2**63), 2**63), index=st.integers(0, 2**40))
+def test_any_case_runs_and_is_judged_without_raising(gen: Generator, seed: int, index: int) -> None:
+    # the harness must survive every case it can generate: errors are verdicts, never raises
+    case = gen.case(seed, index)
+    assert case == gen.case(seed, index)
+    assert Case.from_json(json.loads(json.dumps(case.to_json()))) == case
+    obs = _TARGET.run(case)
+    verdict = Oracle(SECC).judge(case, obs)
+    # (the two known SECC defects aside, see the strict xfails above)
+    assert verdict is None or verdict.oracle in KNOWN or "renegotiate" in verdict.detail
+
+
+_TARGET = InProcessTarget(SECC)
+
+
+def _rn(tag: str, value: int, exponent: int) -> str:
+    return f"<dc:{tag}><ct:Exponent>{exponent}</ct:Exponent><ct:Value>{value}</ct:Value></dc:{tag}>"
+
+
+def _res(root: str, body: str) -> bytes:
+    ns = 'xmlns:dc="urn:iso:std:iso:15118:-20:DC" xmlns:ct="urn:iso:std:iso:15118:-20:CommonTypes"'
+    return f"<dc:{root} {ns}><ct:ResponseCode>OK</ct:ResponseCode>{body}</dc:{root}>".encode()
+
+
+@pytest.mark.parametrize(
+    ("current", "voltage", "oracle"),
+    [(20, 40, None), (20, 100, "power-limit"), (60, 10, "power-limit"), (-20, 100, None)],
+)
+def test_power_oracle_checks_current_and_power(
+    current: int, voltage: int, oracle: str | None
+) -> None:
+    # EVSE announces 50 A and 1 kW for charging (nothing for discharging)
+    cpd = _res(
+        "DC_ChargeParameterDiscoveryRes",
+        _rn("EVSEMaximumChargeCurrent", 50, 0) + _rn("EVSEMaximumChargePower", 1, 3),
+    )
+    loop = _res(
+        "DC_ChargeLoopRes",
+        _rn("EVSEPresentCurrent", current, 0) + _rn("EVSEPresentVoltage", voltage, 0),
+    )
+    step = Step(build_frame(0x8004, b"<x/>"), 0.0, (ANY,))
+    case = Case(1, 0, SECC, "m", "CHARGE_LOOP", 0, (step, step))
+    obs = Observation([StepResult(frames=[(0x8004, cpd)]), StepResult(frames=[(0x8004, loop)])], 0)
+    verdict = Oracle(SECC).judge(case, obs)
+    assert (verdict.oracle if verdict else None) == oracle
+
+
+def test_a_target_stuck_in_a_loop_is_a_hang(gen: Generator) -> None:
+    from mcscomm.session.connection import SeccConnection
+
+    class Stuck(SeccConnection):
+        def receive_data(self, data: bytes, now: float) -> None:
+            while True:  # the planted endless loop
+                pass
+
+    setup = SessionSetup()
+    target = InProcessTarget(SECC, make=lambda: Stuck(setup.configs("ref")[0]), case_budget_s=0.2)
+    case = gen.case(1, 0)
+    verdict = Oracle(SECC).judge(case, target.run(case, snapshot=False))
+    assert verdict is not None and (verdict.kind, verdict.oracle) == ("hang", "stuck")

@@ -201,7 +201,8 @@ def check_run(
     steps: list[tuple[float, EvRequest]],
     trip_at: int | None,
     cause: SafeStateCause,
-    scheduled: bool,
+    scheduled: int | None,
+    precharge_to: float,
 ) -> None:
     """Drive one controller through ``steps`` and check every invariant at every step."""
     parties = Parties(
@@ -221,10 +222,22 @@ def check_run(
         assert dirn.min_current_a <= dirn.max_current_a and dirn.min_power_w <= dirn.max_power_w
     ems = Ems(sc) if sc is not None else None
     ctl = SeccController(parties, ch, mode=mode, ems=ems)
-    if scheduled and mode is Mode.SCHEDULED:
+    if scheduled is not None and mode is Mode.SCHEDULED:
         offers = build_schedules(env, start=0.0, duration_s=100.0, ems=ems,
                                  efficiency=ch.efficiency)  # fmt: skip
-        ctl.select_schedule(offers[-1])
+        ctl.select_schedule(offers[min(scheduled, len(offers) - 1)])
+    # cable check and pre-charge never exceed the voltage limits, whatever the EV asks
+    tv = 0.0
+    for k in range(40):
+        v_cc, _done = ctl.cable_check(k * 0.1)
+        assert v_cc <= ctl.evse_envelope.max_voltage_v * (1 + REL)
+        assert v_cc <= 1.1 * ev.max_voltage_v + 1e-6 or ev.max_voltage_v <= 500.0
+    for k in range(40):
+        tv = ctl.precharge(4.0 + k * 0.1, precharge_to)
+        assert env.min_voltage_v * (1 - REL) <= tv or k < 39
+        assert tv <= env.max_voltage_v * (1 + REL)
+    ctl.stage.voltage_v = 0.0  # (the charge loop below brings its own voltages)
+    ctl._t_last = 0.0
     assert ctl.start_power_delivery(0.0)
     t = 0.0
     prev_i, prev_t = 0.0, 0.0
@@ -324,7 +337,8 @@ run_args = dict(
     steps=st.lists(st.tuples(gaps, request), min_size=1, max_size=60),
     trip_at=st.one_of(st.none(), st.integers(0, 60)),
     cause=st.sampled_from(SafeStateCause),
-    scheduled=st.booleans(),
+    scheduled=st.one_of(st.none(), st.integers(0, 2)),
+    precharge_to=st.floats(-100.0, 3000.0),
 )
 
 

@@ -22,8 +22,8 @@ AREAS = ["transport", "codec", "security", "power", "session", "backend", "fuzz"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a couple of minutes)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--json", action="store_true", help="end with one JSON object")
     parser.add_argument("--only", nargs="*", choices=AREAS, help="run only these areas")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -297,7 +297,7 @@ class _Replay:
 
 async def _trucks(
     n: int, port: int, certs: Path, window_s: float, ramp: float
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, dict[str, int]]:
     from mcscomm.endpoints.clock import RealClock
     from mcscomm.endpoints.evcc_client import run_evcc
     from mcscomm.endpoints.setup import (
@@ -315,6 +315,7 @@ async def _trucks(
     clock = RealClock()
     window = _Window(n, window_s)
     replays: list[_Replay] = []
+    reasons: dict[str, int] = {}
 
     async def truck(i: int) -> bool:
         await asyncio.sleep(ramp * i / n)
@@ -332,6 +333,9 @@ async def _trucks(
         )
         if not replay.samples:
             window.gone(loop.time())
+        if not result.ok:
+            reason = result.outcome.reason
+            reasons[reason] = reasons.get(reason, 0) + 1
         return result.ok
 
     results = await asyncio.gather(*(truck(i) for i in range(n)))
@@ -341,7 +345,7 @@ async def _trucks(
         for sent, rt in r.samples
         if window.steady_from <= sent <= window.stop_at
     ]
-    return samples, sum(1 for ok in results if not ok)
+    return samples, sum(1 for ok in results if not ok), reasons
 
 
 def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
@@ -378,21 +382,30 @@ def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
         # trucks at 25 per second so the setup of newcomers does not swamp the trucks already
         # in the loop (a real depot does not plug in 500 trucks within a second either).
         ramp = max(1.0, n / 25.0)
-        samples, failed = asyncio.run(_trucks(n, port, certs, window, ramp))
+        samples, failed, reasons = asyncio.run(_trucks(n, port, certs, window, ramp))
     finally:
         secc.terminate()
         try:
-            secc.wait(10)
+            rest, _ = secc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             secc.kill()
+            rest = ""
+    # The SECC prints one summary line per session; count why sessions failed on its side.
+    secc_reasons: dict[str, int] = {}
+    for text in rest.splitlines():
+        if "result failed (" in text:
+            why = text.rsplit("result failed (", 1)[1].rstrip(")")
+            secc_reasons[why] = secc_reasons.get(why, 0) + 1
     if not samples:
-        raise RuntimeError(f"no charge-loop samples with {n} trucks ({failed} failed)")
+        raise RuntimeError(f"no charge-loop samples with {n} trucks ({failed} failed: {reasons})")
     samples.sort()
     return {
         "p99_ms": round(samples[int(0.99 * (len(samples) - 1))] * 1e3, 2),
         "p50_ms": round(statistics.median(samples) * 1e3, 2),
         "samples": len(samples),
         "failed_trucks": failed,
+        "failures": dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:3]),
+        "secc_failures": dict(sorted(secc_reasons.items(), key=lambda kv: -kv[1])[:3]),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fault:
         if remote:
             return _fail("--fault only applies to --in-process")
-        f = faults.FAULTS.get(args.fault)
-        if f is None or f.role != args.sut:
+        chosen = faults.FAULTS.get(args.fault)
+        if chosen is None or chosen.role != args.sut:
             return _fail(f"unknown {args.sut} fault {args.fault!r} (see --list-faults)")
     try:
         pkis = prepare_pkis(pics, args.pki, create=not remote)
@@ -118,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
     _summary(console, report)
     from mcscomm.conformance import reports
 
-    for path, text in (
+    outputs: list[tuple[str | None, Callable[[], str]]] = [
         (args.junit, lambda: reports.junit_xml(report)),
         (args.report, lambda: reports.json_text(report)),
         (args.html, lambda: reports.html_report(report)),
-    ):
+    ]
+    for path, text in outputs:
         if path:
             try:
                 Path(path).write_text(text(), encoding="utf-8")

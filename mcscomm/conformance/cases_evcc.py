@@ -81,8 +81,26 @@ def _stop_at(t: TesterSecc, name: str, nth: int = 1) -> Any:
 
     r = t.serve(until=hit)
     if r != "until":
+        _declined(t)
         raise CaseFailed(f"the EVCC ended the session before sending {name} ({r})")
     return t.seen[-1].message
+
+
+def _declined(t: TesterSecc) -> None:
+    """Inconclusive when the EVCC left because it does not want what this case offers (a real
+    EVCC cannot be told which service, control mode or authorization to use)."""
+    names = t.names()
+    if "ServiceDiscoveryReq" in names and "ServiceSelectionReq" not in names:
+        offered = ", ".join(s.name for s in t.offer_services)
+        raise Inconclusive(f"the EVCC did not select the offered service ({offered})")
+    if "AuthorizationSetupReq" in names and "AuthorizationReq" not in names:
+        offered = ", ".join(a.value for a in t.offer_auth)
+        raise Inconclusive(f"the EVCC did not use the offered authorization ({offered})")
+    sel = t.first("ServiceSelectionReq")
+    if sel is not None and "DC_ChargeParameterDiscoveryReq" not in names:
+        chosen = sel.message.selected_energy_transfer_service
+        if chosen.parameter_set_id not in [int(c) for c in t.offer_controls]:
+            return  # selecting what was not offered is the EVCC's fault, judged elsewhere
 
 
 def _crafted(t: TesterSecc, req: Any, message: Any, *, raw: bytes | None = None) -> None:
@@ -513,6 +531,7 @@ def _session_case(svc: str, ctl: str) -> None:
     def run(ctx: CaseContext) -> None:
         t = _default(ctx, service=SVC[svc], control=CTL[ctl])
         t.serve()
+        _declined(t)
         names = t.names()
         missing = [n for n in _PATH if n not in names]
         check(not missing, f"the session never sent {', '.join(missing)}")
@@ -653,7 +672,7 @@ def _notify(t: TesterSecc, note: EvseNotification, cycle: int = 3, **extra: Any)
     req = _stop_at(t, "DC_ChargeLoopReq", cycle)
     t.loop_cycles += 1
     res = t.loop_response(req, note)
-    res.evse_status.notification_max_delay = NOTIFY_DELAY  # type: ignore[union-attr]
+    res.evse_status.notification_max_delay = NOTIFY_DELAY
     _crafted(t, req, res)
     return t.now()
 
@@ -861,7 +880,8 @@ def _tls_server(ctx: CaseContext, variant: str, manifest: Any = None) -> tuple[b
         raw.close()
         ctx.log.note(0.0, f"handshake refused: {exc}")
         return False, str(exc)
-    info = f"{s.version()} {s.cipher()[0] if s.cipher() else ''}"
+    cipher = s.cipher()
+    info = f"{s.version()} {cipher[0] if cipher else ''}"
     ctx.log.note(0.0, f"handshake completed: {info}")
     try:
         s.settimeout(3.0)

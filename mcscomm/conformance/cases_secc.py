@@ -13,7 +13,7 @@ from typing import Any
 from mcscomm import sap, sdp
 from mcscomm.conformance.catalogue import case
 from mcscomm.conformance.context import CaseContext
-from mcscomm.conformance.model import CaseFailed, Inconclusive
+from mcscomm.conformance.model import Inconclusive
 from mcscomm.conformance.tester_evcc import (
     MCS_MAX_A,
     MCS_MAX_V,
@@ -42,14 +42,12 @@ from mcscomm.messages.common_messages import (
     PowerDeliveryReq,
     SelectedService,
     ServiceDetailReq,
-    ServiceDiscoveryReq,
     ServiceSelectionReq,
     SessionSetupReq,
 )
 from mcscomm.messages.common_types import DisplayParameters
 from mcscomm.messages.dc import (
     BPT_DC_CPDResEnergyTransferMode,
-    DC_ChargeLoopReq,
     DC_PreChargeReq,
 )
 from mcscomm.messages.enums import (
@@ -278,7 +276,7 @@ def sap_skipped(ctx: CaseContext) -> None:
     t = ctx.evcc()
     t.expect_failure(
         SessionSetupReq(header=header(ZERO_SESSION), evccid=t.evccid),
-        SEQ + ("FAILED",),
+        (*SEQ, "FAILED"),
         may_close=True,
     )
 
@@ -690,8 +688,9 @@ def cpd_negative_discharge(ctx: CaseContext) -> None:
     plan = plan_for(ctx.pics, service="MCS_BPT")
     t = _evcc_at(ctx, "service_selection", plan)
     req = t.cpd_req(True)
+    bpt_mode: Any = req.transfer_mode
     mode = dataclasses.replace(
-        req.transfer_mode,
+        bpt_mode,
         ev_maximum_discharge_power=rn(-100_000),
         ev_maximum_discharge_current=rn(-100),
     )
@@ -1160,6 +1159,7 @@ def metering_bad_signature(ctx: CaseContext) -> None:
             t.send(bad, payload_type=int(PayloadType.METERING_CONFIRMATION))
             got = t.receive(performance_time("MeteringConfirmationReq") + t.tol)
             check(got is not None, "no answer to MeteringConfirmationReq")
+            assert got is not None
             code = got.response_code.value
             check(code == "FAILED_MeteringSignatureNotValid", f"answered {code}")
             return
@@ -1237,7 +1237,8 @@ def _tls_probe(ctx: CaseContext, variant: str, manifest: Any = None) -> tuple[bo
         raw.close()
         ctx.log.note(0.0, f"handshake refused: {exc}")
         return False, str(exc)
-    info = f"{s.version()} {s.cipher()[0] if s.cipher() else ''}"
+    cipher = s.cipher()
+    info = f"{s.version()} {cipher[0] if cipher else ''}"
     ctx.log.note(0.0, f"handshake completed: {info}")
     try:
         from mcscomm.v2gtp import FrameDecoder

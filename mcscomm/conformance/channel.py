@@ -65,7 +65,8 @@ class Channel(Protocol):
 
 
 class _Sans(Protocol):
-    closed: bool
+    @property
+    def closed(self) -> bool: ...
 
     def receive_data(self, data: bytes, now: float) -> None: ...
 

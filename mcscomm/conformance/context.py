@@ -37,7 +37,7 @@ class CaseContext:
         return 0.0 if self.virtual else self.pics.pixit.tolerance_s
 
     def open(self, **wishes: Any) -> Channel:
-        ch = self.sut.open(**wishes)
+        ch: Channel = self.sut.open(**wishes)
         self._channels.append(ch)
         self.log.note(ch.now(), "connection opened")
         return ch

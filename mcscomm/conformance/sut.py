@@ -515,7 +515,7 @@ def prepare_pkis(pics: Pics, pki_dir: str | None = None, *, create: bool = True)
     if directory:
         manifest = pki.load_manifest(directory)
     elif create:
-        algorithm = "ed448" if pics.tls_algorithm == "ed448" else "secp521r1"
+        algorithm: pki.Algorithm = "ed448" if pics.tls_algorithm == "ed448" else "secp521r1"
         manifest = pki.ensure_pki(None, algorithm)
     else:
         return None

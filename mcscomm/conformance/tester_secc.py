@@ -341,9 +341,12 @@ class TesterSecc:
                 self._judge_pnc(req)
         elif name == "DC_ChargeLoopReq":
             self._judge_loop(req)
-        elif name == "MeteringConfirmationReq" and self.manifest is not None:
-            if req.header.signature is not None:
-                self._verify(req.header.signature, req.signed_metering_data, self._contract)
+        elif (
+            name == "MeteringConfirmationReq"
+            and self.manifest is not None
+            and req.header.signature is not None
+        ):
+            self._verify(req.header.signature, req.signed_metering_data, self._contract)
 
     _contract: list[bytes] | None = None
 

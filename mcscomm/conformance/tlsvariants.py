@@ -25,9 +25,11 @@ def _set(ctx: ssl.SSLContext, *, suites: str | None = None, groups: str | None =
     pointer = openssl.ssl_ctx_pointer(ctx)
     if suites is not None and libssl.SSL_CTX_set_ciphersuites(pointer, suites.encode()) != 1:
         raise ssl.SSLError(f"OpenSSL refused suites {suites}")
-    if groups is not None:
-        if libssl.SSL_CTX_ctrl(pointer, openssl.SSL_CTRL_SET_GROUPS_LIST, 0, groups.encode()) != 1:
-            raise ssl.SSLError(f"OpenSSL refused groups {groups}")
+    if (
+        groups is not None
+        and libssl.SSL_CTX_ctrl(pointer, openssl.SSL_CTRL_SET_GROUPS_LIST, 0, groups.encode()) != 1
+    ):
+        raise ssl.SSLError(f"OpenSSL refused groups {groups}")
 
 
 def _client(
@@ -206,7 +208,7 @@ def expired_copy(good: Manifest, directory: Path) -> Manifest:
         )
         for ext in old.extensions:
             builder = builder.add_extension(ext.value, ext.critical)
-        cert = builder.sign(issuer_key, pki.signing_hash(issuer_key))  # type: ignore[arg-type]
+        cert = builder.sign(issuer_key, pki.signing_hash(issuer_key))
         pem = cert.public_bytes(serialization.Encoding.PEM)
         (staging / f"{leaf}.pem").write_bytes(pem)
         rest = [c.public_bytes(serialization.Encoding.PEM) for c in good.chain(leaf)[1:]]

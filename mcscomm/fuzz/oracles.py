@@ -5,7 +5,8 @@
 * hang -- a complete frame got neither an answer nor a close within the SECC's performance time
   (in virtual time; over a socket the EVCC's message timeout, facts §5.1/5.2) (``no-answer``), an
   incomplete one left the connection open past every sequence timeout (``never-closed``), an EVCC
-  neither sent its next request nor ended (``no-request``);
+  neither sent its next request nor ended (``no-request``), an in-process target's code did not
+  return within the wall-clock budget (``stuck``);
 * violation -- invalid input answered ``OK*`` (``accepted-invalid``), anything answered after a
   FAILED response or the connection left open after it (``continued-after-failed``,
   ``open-after-failed``), an EVCC that carries on after an invalid response
@@ -65,10 +66,16 @@ def _rational(root: etree._Element, local: str) -> float | None:
 
 @dataclass(slots=True)
 class _Limits:
+    """Maximum current (A) and power (W) per direction, as each side announced them."""
+
     evse_charge: float = float("inf")
     evse_discharge: float = float("inf")
     ev_charge: float = float("inf")
     ev_discharge: float = float("inf")
+    evse_charge_w: float = float("inf")
+    evse_discharge_w: float = float("inf")
+    ev_charge_w: float = float("inf")
+    ev_discharge_w: float = float("inf")
 
     def copy(self) -> _Limits:
         return dataclasses.replace(self)
@@ -181,33 +188,42 @@ class Oracle:
     def _ev_limits(self, req: bytes, limits: _Limits, k: int) -> None:
         if b"ChargeParameterDiscoveryReq" not in req[:120]:
             return
-        vals = self._values(req, ("EVMaximumChargeCurrent", "EVMaximumDischargeCurrent"), k)
-        if (c := vals.get("EVMaximumChargeCurrent")) is not None:
-            limits.ev_charge = abs(c)
-        if (d := vals.get("EVMaximumDischargeCurrent")) is not None:
-            limits.ev_discharge = abs(d)
+        vals = self._values(req, _EV_NAMES, k)
+        _take(vals, "EVMaximumChargeCurrent", limits, "ev_charge")
+        _take(vals, "EVMaximumDischargeCurrent", limits, "ev_discharge")
+        _take(vals, "EVMaximumChargePower", limits, "ev_charge_w")
+        _take(vals, "EVMaximumDischargePower", limits, "ev_discharge_w")
 
     def _power(self, doc: bytes, limits: _Limits, k: int) -> Verdict | None:
         head = doc[:120]
         if b"ChargeParameterDiscoveryRes" in head:
-            vals = self._values(doc, ("EVSEMaximumChargeCurrent", "EVSEMaximumDischargeCurrent"), k)
-            if (c := vals.get("EVSEMaximumChargeCurrent")) is not None:
-                limits.evse_charge = abs(c)
-            if (d := vals.get("EVSEMaximumDischargeCurrent")) is not None:
-                limits.evse_discharge = abs(d)
+            vals = self._values(doc, _EVSE_NAMES, k)
+            _take(vals, "EVSEMaximumChargeCurrent", limits, "evse_charge")
+            _take(vals, "EVSEMaximumDischargeCurrent", limits, "evse_discharge")
+            _take(vals, "EVSEMaximumChargePower", limits, "evse_charge_w")
+            _take(vals, "EVSEMaximumDischargePower", limits, "evse_discharge_w")
             return None
         if b"DC_ChargeLoopRes" not in head:
             return None
-        current = self._values(doc, ("EVSEPresentCurrent",), k).get("EVSEPresentCurrent")
+        present = self._values(doc, ("EVSEPresentCurrent", "EVSEPresentVoltage"), k)
+        current = present.get("EVSEPresentCurrent")
         if current is None:
             return None
         if current >= 0:
             cap, what = min(limits.evse_charge, limits.ev_charge), "charge"
+            cap_w = min(limits.evse_charge_w, limits.ev_charge_w)
         else:
             cap, what = min(limits.evse_discharge, limits.ev_discharge), "discharge"
+            cap_w = min(limits.evse_discharge_w, limits.ev_discharge_w)
         if abs(current) > cap * (1 + TOLERANCE) + 0.01:
             detail = f"EVSEPresentCurrent {current:g} A beyond the {what} limit {cap:g} A"
             return Verdict(VIOLATION, "power-limit", detail, k)
+        voltage = present.get("EVSEPresentVoltage")
+        if voltage is not None:
+            power = abs(current * voltage)
+            if power > cap_w * (1 + TOLERANCE) + 1.0:
+                detail = f"{power:g} W ({voltage:g} V x {current:g} A) beyond the {what} limit"
+                return Verdict(VIOLATION, "power-limit", f"{detail} {cap_w:g} W", k)
         return None
 
     # -- EVCC target (we sent responses) -------------------------------------------------------
@@ -240,6 +256,8 @@ class Oracle:
     # -- both ----------------------------------------------------------------------------------
 
     def _common(self, k: int, res: StepResult) -> Verdict | None:
+        if res.stuck:
+            return Verdict(HANG, "stuck", "the target did not return (wall-clock limit)", k)
         if res.crash is not None:
             return Verdict(CRASH, "exception", res.crash, k)
         for kind, detail in res.defects:
@@ -260,6 +278,21 @@ class Oracle:
                 except CodecError as exc:
                     return Verdict(VIOLATION, "invalid-response", f"{_root(doc)}: {exc}", k)
         return None
+
+
+_EV_NAMES = (
+    "EVMaximumChargeCurrent",
+    "EVMaximumDischargeCurrent",
+    "EVMaximumChargePower",
+    "EVMaximumDischargePower",
+)
+_EVSE_NAMES = tuple(n.replace("EV", "EVSE", 1) for n in _EV_NAMES)
+
+
+def _take(vals: dict[str, float | None], name: str, limits: _Limits, attr: str) -> None:
+    v = vals.get(name)
+    if v is not None:
+        setattr(limits, attr, abs(v))
 
 
 def _payload_types() -> dict[str, frozenset[int]]:

@@ -10,9 +10,12 @@ closes after a lying length" are checked exactly, at thousands of cases per seco
 from __future__ import annotations
 
 import re
+import signal
 import struct
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,34 @@ def root_name(frame: bytes) -> str:
 
 
 _HEADER = struct.Struct(">BBHI")
+
+
+class WallClockTimeout(BaseException):
+    """Raised into an in-process target that has not returned within the case's wall-clock
+    budget (see :func:`wall_clock_limit`). A BaseException so that the target's own
+    ``except Exception`` blocks cannot swallow it."""
+
+
+@contextmanager
+def wall_clock_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` of wall time (SIGALRM; main thread on POSIX only,
+    otherwise no limit). Virtual time never needs this; an endless loop in the target does."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    # someone else's alarm is armed (pytest-timeout, the application): leave it alone
+    if seconds is None or not usable or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise WallClockTimeout()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class FrameSplitter:
@@ -93,6 +124,7 @@ class StepResult:
     defects: list[tuple[str, str]] = field(default_factory=list)
     transport_error: str | None = None
     timed_out: bool = False  # we stopped waiting before the target's own deadlines (network)
+    stuck: bool = False  # the in-process target did not return within the wall-clock budget
 
 
 @dataclass(slots=True)
@@ -125,7 +157,8 @@ class InProcessTarget:
 
     ``make`` builds a fresh connection (default: from ``setup`` with deterministic randomness,
     so that it answers the recorded prefix exactly as during recording). ``snapshots`` keeps a
-    copy of the connection after each prefix length it has seen.
+    copy of the connection after each prefix length it has seen. ``case_budget_s`` is the wall
+    time a case may take before the target counts as stuck (None: no limit).
     """
 
     def __init__(
@@ -137,6 +170,7 @@ class InProcessTarget:
         make: Callable[[], Conn] | None = None,
         snapshots: bool = True,
         timings: Timings | None = None,
+        case_budget_s: float | None = 10.0,
     ) -> None:
         if role not in (SECC, EVCC):
             raise ValueError(f"role must be {SECC!r} or {EVCC!r}")
@@ -146,6 +180,7 @@ class InProcessTarget:
         self._make = make
         self.use_snapshots = snapshots
         self.timings = timings or Timings()
+        self.case_budget_s = case_budget_s
         self._snapshots: dict[int, tuple[_Run, dict[int, Any]]] = {}
 
     # -- building ----------------------------------------------------------------------------
@@ -169,6 +204,13 @@ class InProcessTarget:
 
     def run(self, case: Case, *, snapshot: bool | None = None) -> Observation:
         """Play ``case`` and observe. With snapshots the prefix is not replayed."""
+        try:
+            with wall_clock_limit(self.case_budget_s):
+                return self._run(case, snapshot)
+        except WallClockTimeout:  # fired outside a step (building a snapshot, copying)
+            return Observation([StepResult(stuck=True)], case.prefix_len)
+
+    def _run(self, case: Case, snapshot: bool | None) -> Observation:
         use = self.use_snapshots if snapshot is None else snapshot
         p = case.prefix_len
         if use:
@@ -237,6 +279,10 @@ class InProcessTarget:
                 # the EVCC's next request may wait for a pacing timer: wait for it (or its end)
                 if not res.frames and not conn.closed:
                     self._wait(run, run.now + LATE_S, res)
+        except WallClockTimeout:
+            res.stuck = True  # the target's code itself did not return (an endless loop)
+            run.dead = True
+            return
         except Exception as exc:
             res.crash = _crash_text(exc)
             run.dead = True

@@ -5,7 +5,6 @@ their children are unqualified (facts §3, exi-vectors README §3).
 """
 
 # Field defaults are metadata-carrying dataclasses.field() calls made by meta.el/attr/choice.
-# ruff: noqa: RUF009
 
 from __future__ import annotations
 

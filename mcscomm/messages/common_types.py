@@ -7,7 +7,6 @@ CommonTypes namespace even when they appear inside a CommonMessages or DC elemen
 """
 
 # Field defaults are metadata-carrying dataclasses.field() calls made by meta.el/attr/choice.
-# ruff: noqa: RUF009
 
 from __future__ import annotations
 

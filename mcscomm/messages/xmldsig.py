@@ -6,7 +6,6 @@ strings; constants for the -20 profile are below.
 """
 
 # Field defaults are metadata-carrying dataclasses.field() calls made by meta.el/attr/choice.
-# ruff: noqa: RUF009
 
 from __future__ import annotations
 

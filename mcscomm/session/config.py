@@ -70,20 +70,51 @@ class PausedSession:
     parameter_set_id: int
     control_mode: ControlMode
     paused_at: float
+    #: SHA-256 of the TLS client certificate (DER) of the pausing connection, when known: a
+    #: resume must come from the same certificate (as libiso15118 checks).
+    peer_cert_hash: bytes | None = None
+
+
+#: How long a paused session can be resumed by default (a depot truck pausing overnight).
+DEFAULT_MAX_PAUSED_S = 86_400.0
 
 
 @dataclass(slots=True)
 class SessionStore:
     """Paused sessions, shared by all connections of one SECC (so a new TCP/TLS connection can
-    resume). Not thread-safe; the asyncio server runs on one loop."""
+    resume). Not thread-safe; the asyncio server runs on one loop.
+
+    A paused session expires ``max_paused_s`` after it was paused (None: never); an expired
+    SessionID is then unknown, and a SessionSetupReq carrying it gets a new session
+    (OK_NewSessionEstablished), like any unknown id. Times are session ``now`` values, so all
+    connections of one store must share one clock (the endpoints' clock, real or virtual).
+    """
 
     paused: dict[bytes, PausedSession] = field(default_factory=dict)
+    max_paused_s: float | None = DEFAULT_MAX_PAUSED_S
+
+    def __post_init__(self) -> None:
+        if self.max_paused_s is not None and not self.max_paused_s >= 0:
+            raise ValueError("SessionStore.max_paused_s must be >= 0 or None")
 
     def put(self, session: PausedSession) -> None:
         self.paused[session.session_id] = session
 
-    def take(self, session_id: bytes) -> PausedSession | None:
+    def take(self, session_id: bytes, now: float | None = None) -> PausedSession | None:
+        """Remove and return a paused session (None if unknown or, given ``now``, expired)."""
+        if now is not None:
+            self.expire(now)
         return self.paused.pop(session_id, None)
+
+    def expire(self, now: float) -> list[bytes]:
+        """Drop every session paused longer than ``max_paused_s`` ago; returns their ids."""
+        limit = self.max_paused_s
+        if limit is None:
+            return []
+        gone = [sid for sid, p in self.paused.items() if now - p.paused_at > limit]
+        for sid in gone:
+            del self.paused[sid]
+        return gone
 
 
 @dataclass(frozen=True, slots=True)

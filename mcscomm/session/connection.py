@@ -159,11 +159,16 @@ class SeccConnection(_Base):
         codec: Codec | None = None,
         signatures: SignaturePort | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        peer_cert_der: bytes | None = None,
     ) -> None:
+        """``peer_cert_der``: the TLS client certificate (DER) when the endpoint has one; a
+        paused session is then only resumed from a connection with the same certificate."""
         super().__init__(codec, max_payload)
         if signatures is None:
             signatures = signatures_for(config.pki, self.codec)
-        self.session = SeccSession(config, now=now, tls=tls, signatures=signatures)
+        self.session = SeccSession(
+            config, now=now, tls=tls, signatures=signatures, peer_cert_der=peer_cert_der
+        )
         self._pump(now)
 
     @property

@@ -64,6 +64,27 @@ class Counters:
             self.peak_discharge_power_w = -power_w
 
 
+@dataclass(frozen=True, slots=True)
+class EnergyRequest:
+    """The truck's needs from ScheduleExchangeReq (Wh; NaN = not sent), kept for the whole
+    session so Scheduled-mode charging needs carry them (the Scheduled charge loop need not
+    repeat them). ``departure_s`` was relative to ``received_at`` (DepartureTime, facts §4.3)."""
+
+    received_at: float
+    departure_s: float = math.nan
+    target_energy_wh: float = math.nan
+    max_energy_wh: float = math.nan
+    min_energy_wh: float = math.nan
+    max_v2x_energy_wh: float = math.nan
+    min_v2x_energy_wh: float = math.nan
+    target_soc: float | None = None
+    minimum_soc: float | None = None
+
+    def departure_in(self, now: float) -> float:
+        """Seconds from ``now`` to the announced departure (NaN when none was sent)."""
+        return self.departure_s - (now - self.received_at)
+
+
 @dataclass(slots=True)
 class SeccContext:
     """Everything an SECC handler may read or change."""
@@ -72,6 +93,8 @@ class SeccContext:
     power: SeccPower
     tls: bool
     signatures: SignaturePort | None = None
+    # SHA-256 of the TLS client certificate when the endpoint supplied it (resume check)
+    peer_cert_hash: bytes | None = None
     now: float = 0.0
     session_id: bytes = b"\x00" * 8
     evccid: str = ""
@@ -93,6 +116,10 @@ class SeccContext:
     evse_limits: PartyLimits | None = None
     schedules: list[ScheduleTuple] = field(default_factory=list)
     selected_schedule_id: int | None = None
+    # ScheduleExchangeReq needs (read by the OCPP backend and the Scheduled charge loop)
+    schedule_request: EnergyRequest | None = None
+    # EVPowerProfile of the last PowerDeliveryReq(Start): (duration s, signed W; < 0 discharge)
+    ev_power_profile: tuple[tuple[float, float], ...] | None = None
     schedule_rounds: int = 0
     discharge: bool = False  # BPT channel of the last PowerDelivery(Start)
     charge_loop_started: float | None = None

@@ -8,6 +8,7 @@ request type has one handler in ``secc_handlers.py``. Bytes, framing and the cod
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,7 @@ class SeccSession:
         tls: bool = True,
         power: SeccPower | None = None,
         signatures: SignaturePort | None = None,
+        peer_cert_der: bytes | None = None,
     ) -> None:
         self.config = config
         if power is None:
@@ -83,6 +85,8 @@ class SeccSession:
             power = SeccPower(config.charger, config.scenario, start=now)
         self.power = power
         self.ctx = SeccContext(config=config, power=power, tls=tls, signatures=signatures, now=now)
+        if peer_cert_der is not None:
+            self.ctx.peer_cert_hash = hashlib.sha256(peer_cert_der).digest()
         self.state = SeccState.WAIT_SAP
         self.started_at = now
         self._out: deque[Outgoing] = deque()

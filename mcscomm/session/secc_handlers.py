@@ -101,7 +101,7 @@ from mcscomm.power.schedule import ScheduleTuple as PowerScheduleTuple
 from mcscomm.security.errors import SignatureError
 from mcscomm.session import errors
 from mcscomm.session.config import PausedSession, Profile
-from mcscomm.session.context import SeccContext, session_time, timestamp
+from mcscomm.session.context import EnergyRequest, SeccContext, session_time, timestamp
 from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, value
 from mcscomm.session.events import (
     MeteringConfirmed,
@@ -146,8 +146,15 @@ def handle_supported_app_protocol(
 def handle_session_setup(req: SessionSetupReq, ctx: SeccContext) -> tuple[SessionSetupRes, str]:
     """New session (random 8-byte id) or join a paused one (OK_OldSessionJoined, facts §4.1)."""
     sid = req.header.session_id
-    paused = ctx.config.store.take(sid) if sid != _ZERO_ID else None
+    paused = ctx.config.store.take(sid, ctx.now) if sid != _ZERO_ID else None
     if paused is not None and paused.evccid == req.evccid:
+        if ctx.peer_cert_hash is not None and paused.peer_cert_hash != ctx.peer_cert_hash:
+            # libiso15118 session_setup: a resume must come with the same TLS client
+            # certificate; keep the paused session for its owner and refuse this one.
+            ctx.config.store.put(paused)
+            raise errors.UnknownSession(
+                f"SessionID {sid.hex()}: TLS client certificate differs from the paused one"
+            )
         ctx.session_id = sid
         ctx.evccid = req.evccid
         ctx.resumed = True
@@ -507,6 +514,7 @@ def handle_schedule_exchange(
         raise errors.WrongChargeParameter(
             f"{type(mode).__name__} does not fit the selected control mode {ctx.control_mode.name}"
         )
+    ctx.schedule_request = _energy_request(mode, ctx.now)
     if ctx.schedule_rounds < ctx.config.schedule_exchange_ongoing_rounds:
         ctx.schedule_rounds += 1
         since = ctx.ongoing_since.setdefault("ScheduleExchangeReq", ctx.now)
@@ -546,6 +554,30 @@ def handle_schedule_exchange(
         control_mode=result_mode,
     )
     return res, "ok"
+
+
+def _energy_request(
+    mode: Scheduled_SEReqControlMode | Dynamic_SEReqControlMode, now: float
+) -> EnergyRequest:
+    """The truck's needs as sent in ScheduleExchangeReq (NaN where it sent nothing)."""
+    nan = math.nan
+    dep = mode.departure_time
+    kw: dict[str, Any] = {}
+    if isinstance(mode, Dynamic_SEReqControlMode):
+        kw = dict(
+            max_v2x_energy_wh=value(mode.ev_maximum_v2x_energy_request, nan),
+            min_v2x_energy_wh=value(mode.ev_minimum_v2x_energy_request, nan),
+            target_soc=None if mode.target_soc is None else float(mode.target_soc),
+            minimum_soc=None if mode.minimum_soc is None else float(mode.minimum_soc),
+        )
+    return EnergyRequest(
+        received_at=now,
+        departure_s=nan if dep is None else float(dep),
+        target_energy_wh=value(mode.ev_target_energy_request, nan),
+        max_energy_wh=value(mode.ev_maximum_energy_request, nan),
+        min_energy_wh=value(mode.ev_minimum_energy_request, nan),
+        **kw,
+    )
 
 
 def _offers(req: ScheduleExchangeReq, ctx: SeccContext) -> list[PowerScheduleTuple]:
@@ -599,6 +631,11 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
         if channel is ChannelSelection.DISCHARGE and not is_bidirectional(ctx.service):
             raise errors.WrongChargeParameter("Discharge channel on a non-BPT service")
         ctx.discharge = channel is ChannelSelection.DISCHARGE
+        if req.ev_power_profile is not None:
+            ctx.ev_power_profile = tuple(
+                (float(e.duration), float(e.power))
+                for e in req.ev_power_profile.ev_power_profile_entries.ev_power_profile_entry
+            )
         if ctx.control_mode is ControlMode.SCHEDULED and ctx.schedules:
             code = _select_schedule(req, ctx)
         if not ctx.power.start(ctx.now):
@@ -679,9 +716,19 @@ def _ev_request(req: DC_ChargeLoopReq, ctx: SeccContext, bpt: bool) -> EvRequest
         if isinstance(mode, BPT_Scheduled_DC_CLReqControlMode):
             d_p = opt(mode.ev_maximum_discharge_power, INF)
             d_i = opt(mode.ev_maximum_discharge_current, INF)
+        # Scheduled: the energy needs come from the loop when the truck repeats them, else
+        # from ScheduleExchangeReq (kept in the context for the backend, e.g. OCPP needs)
+        se = ctx.schedule_request
+        se_nan = EnergyRequest(received_at=ctx.now) if se is None else se
         return EvRequest(
             present_voltage_v=v,
             target_current_a=target_i,
+            target_energy_wh=value(mode.ev_target_energy_request, se_nan.target_energy_wh),
+            max_energy_wh=value(mode.ev_maximum_energy_request, se_nan.max_energy_wh),
+            min_energy_wh=value(mode.ev_minimum_energy_request, se_nan.min_energy_wh),
+            max_v2x_energy_wh=se_nan.max_v2x_energy_wh,
+            min_v2x_energy_wh=se_nan.min_v2x_energy_wh,
+            departure_s=se_nan.departure_in(ctx.now),
             target_voltage_v=value(mode.ev_target_voltage),
             max_charge_power_w=opt(mode.ev_maximum_charge_power, INF),
             max_charge_current_a=opt(mode.ev_maximum_charge_current, INF),
@@ -893,6 +940,7 @@ def handle_session_stop(req: SessionStopReq, ctx: SeccContext) -> tuple[SessionS
                 parameter_set_id=ctx.parameter_set.set_id,
                 control_mode=ctx.control_mode,
                 paused_at=ctx.now,
+                peer_cert_hash=ctx.peer_cert_hash,
             )
         )
         ctx.events.append(SessionPaused(t=ctx.now, session_id=ctx.session_id.hex()))
