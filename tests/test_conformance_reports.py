@@ -43,13 +43,13 @@ def test_pics_file_round_trip(tmp_path: Path) -> None:
             [pixit]
             pki_dir = "pki"
             tolerance_s = 0.2
-            timers = { evcc_msg_timeout_s = 2 }
+            max_payload = 8192
             """
         )
     )
     p = load_pics(f)
     assert p.role == "evcc" and p.services == ("MCS_BPT",) and p.negative_discharge
-    assert p.pixit.tolerance_s == 0.2 and p.pixit.timers == {"evcc_msg_timeout_s": 2.0}
+    assert p.pixit.tolerance_s == 0.2 and p.pixit.max_payload == 8192
     assert p.pixit.pki_dir == str((tmp_path / "pki").resolve())
 
 
@@ -60,6 +60,8 @@ def test_pics_file_round_trip(tmp_path: Path) -> None:
         ({"pics": {"colour": True}}, "unknown PICS item"),
         ({"pics": {"tls": "yes"}}, "true or false"),
         ({"pixit": {"speed": 1}}, "unknown PIXIT item"),
+        ({"pixit": {"tolerance_s": "fast"}}, "not a valid value"),
+        ({"pixit": {"address": 5}}, "not a valid value"),
         ({"sut": {"role": "ems"}}, "sut.role"),
         ({"other": {}}, "unknown tables"),
     ],

@@ -78,6 +78,7 @@ def _pics(tmp_path: Path, text: str) -> Path:
     return f
 
 
+@pytest.mark.slow
 def test_connect_to_a_real_secc_over_tls(
     tmp_path: Path, pki_dir: str, secc_server: tuple[int, int]
 ) -> None:
@@ -116,6 +117,7 @@ def test_connect_to_a_real_secc_over_tls(
     assert data["sut"]["sut.mode"].startswith("connect")
 
 
+@pytest.mark.slow
 def test_listen_for_a_real_evcc_over_tls(tmp_path: Path, pki_dir: str) -> None:
     cmd = (
         f"{sys.executable} -m mcscomm.cli evcc --connect {{host}}:{{port}} --certs {pki_dir} "
@@ -152,5 +154,6 @@ def test_listen_for_a_real_evcc_over_tls(tmp_path: Path, pki_dir: str) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads(out.read_text())
     verdicts = {x["id"]: x["verdict"] for x in data["results"]}
-    assert verdicts.pop("TC_EVCC_DC_VTB_Session_DC_Dynamic_001") == "n/a"
+    for key in [k for k in verdicts if "_DC_Dynamic_" in k or "_PnC_" in k]:
+        assert verdicts.pop(key) == "n/a", key  # not claimed by this truck's PICS
     assert set(verdicts.values()) == {"pass"}, verdicts

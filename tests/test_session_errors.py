@@ -100,9 +100,31 @@ def test_bad_signature_accepted_by_broken_secc(pki: Manifest) -> None:
     assert r.ended("secc").result == "success"  # type: ignore[union-attr]
 
 
-def test_wrong_challenge(pki: Manifest) -> None:
+def _auth_codes(r: PairResult) -> list[str]:
+    return [
+        _code(e.document)
+        for e in r.secc_events
+        if isinstance(e, MessageSent) and e.message == "AuthorizationRes"
+    ]
+
+
+def test_wrong_challenge_then_eim(pki: Manifest) -> None:
+    """WARNING_ChallengeInvalid does not end the session: the truck falls back to EIM."""
     r = _run(pki, EvccFaults(wrong_challenge=True))
-    _assert_failed_with(r, "AuthorizationRes", "WARNING_ChallengeInvalid")
+    assert _auth_codes(r) == ["WARNING_ChallengeInvalid", "OK"]
+    assert r.ended("secc").result == "success"  # type: ignore[union-attr]
+    assert r.ended("evcc").result == "success"  # type: ignore[union-attr]
+
+
+def test_wrong_challenge_without_fallback_stops_cleanly(pki: Manifest) -> None:
+    r = _run(pki, EvccFaults(wrong_challenge=True), auth_fallback_to_eim=False)
+    assert _auth_codes(r) == ["WARNING_ChallengeInvalid"]
+    last = _last_response(r)
+    assert last.message == "SessionStopRes" and _code(last.document) == "OK"
+    assert r.ended("evcc").result == "failed"  # type: ignore[union-attr]
+    assert "WARNING_ChallengeInvalid" in r.ended("evcc").reason  # type: ignore[union-attr]
+    assert r.ended("secc").result == "failed"  # type: ignore[union-attr]
+    assert not [e for e in r.secc_events if isinstance(e, ProtocolError)]
 
 
 def test_authorization_refused(pki: Manifest) -> None:
@@ -113,7 +135,11 @@ def test_authorization_refused(pki: Manifest) -> None:
     secc_cfg.authorizer = ImmediateAccept(accept=False)
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
-    _assert_failed_with(r, "AuthorizationRes", "WARNING_EIMAuthorizationFailure")
+    # a warning, then the truck (EIM has nothing to fall back to) stops the session cleanly
+    assert _auth_codes(r) == ["WARNING_EIMAuthorizationFailure"]
+    assert [e.message for e in r.evcc_events if isinstance(e, MessageSent)][-1] == "SessionStopReq"
+    assert r.ended("secc").result == "failed"  # type: ignore[union-attr]
+    assert r.ended("evcc").result == "failed"  # type: ignore[union-attr]
 
 
 def test_wrong_charge_parameter(pki: Manifest) -> None:

@@ -295,9 +295,18 @@ class _Replay:
             self._sent_at, self._next = now, None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _trucks(
-    n: int, port: int, certs: Path, window_s: float, ramp: float
-) -> tuple[list[float], int, dict[str, int]]:
+    n: int, port: int, certs: Path, window_s: float, ramp: float, secc_pid: int
+) -> tuple[list[float], int, dict[str, int], float | None]:
     from mcscomm.endpoints.clock import RealClock
     from mcscomm.endpoints.evcc_client import run_evcc
     from mcscomm.endpoints.setup import (
@@ -338,18 +347,35 @@ async def _trucks(
             reasons[reason] = reasons.get(reason, 0) + 1
         return result.ok
 
+    cpu: dict[str, float | None] = {}
+
+    async def watch_cpu() -> None:
+        # SECC CPU share over the measured window: ~100 % means the SECC is the bottleneck.
+        while math.isinf(window.steady_from):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(max(0.0, window.steady_from - loop.time()))
+        cpu["start"] = _cpu_seconds(secc_pid)
+        await asyncio.sleep(window.seconds)
+        cpu["end"] = _cpu_seconds(secc_pid)
+
+    watcher = asyncio.ensure_future(watch_cpu())
     results = await asyncio.gather(*(truck(i) for i in range(n)))
+    watcher.cancel()
+    start, end = cpu.get("start"), cpu.get("end")
+    secc_cpu = None if start is None or end is None else (end - start) / window.seconds
     samples = [
         rt
         for r in replays
         for sent, rt in r.samples
         if window.steady_from <= sent <= window.stop_at
     ]
-    return samples, sum(1 for ok in results if not ok), reasons
+    return samples, sum(1 for ok in results if not ok), reasons, secc_cpu
 
 
 def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # The SECC's output goes to a file: a pipe nobody drains would block it once full.
+    log = tempfile.NamedTemporaryFile("w+", prefix="mcscomm-secc-", suffix=".log")  # noqa: SIM115
     secc = subprocess.Popen(
         [
             sys.executable,
@@ -366,31 +392,31 @@ def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
             "--max-connections",
             str(n + 16),
         ],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
     )
     try:
-        assert secc.stdout is not None
-        line = secc.stdout.readline()
-        if "listening on" not in line:
-            raise RuntimeError(f"secc did not start: {line!r}")
-        port = int(line.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        port = _wait_for_port(log.name, secc)
         window = 5.0 if quick else 20.0
         # Session setups (TLS with P-521, ~20 messages) are far heavier than loop cycles: admit
         # trucks at 25 per second so the setup of newcomers does not swamp the trucks already
         # in the loop (a real depot does not plug in 500 trucks within a second either).
         ramp = max(1.0, n / 25.0)
-        samples, failed, reasons = asyncio.run(_trucks(n, port, certs, window, ramp))
+        samples, failed, reasons, secc_cpu = asyncio.run(
+            _trucks(n, port, certs, window, ramp, secc.pid)
+        )
     finally:
         secc.terminate()
         try:
-            rest, _ = secc.communicate(timeout=10)
+            secc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             secc.kill()
-            rest = ""
-    # The SECC prints one summary line per session; count why sessions failed on its side.
+        rest = Path(log.name).read_text()
+        log.close()
+    # The SECC prints one summary line per session; count why sessions failed on its side
+    # ("connection lost" is every truck leaving at the end of the window).
     secc_reasons: dict[str, int] = {}
     for text in rest.splitlines():
         if "result failed (" in text:
@@ -404,9 +430,22 @@ def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
         "p50_ms": round(statistics.median(samples) * 1e3, 2),
         "samples": len(samples),
         "failed_trucks": failed,
+        "secc_cpu_share": None if secc_cpu is None else round(secc_cpu, 2),
         "failures": dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:3]),
         "secc_failures": dict(sorted(secc_reasons.items(), key=lambda kv: -kv[1])[:3]),
     }
+
+
+def _wait_for_port(path: str, process: subprocess.Popen[str]) -> int:
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        for line in Path(path).read_text().splitlines():
+            if "listening on" in line:
+                return int(line.split("listening on ", 1)[1].split()[0].rsplit(":", 1)[1])
+        if process.poll() is not None:
+            raise RuntimeError(f"secc exited with {process.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError("secc did not start within 30 s")
 
 
 # ---------------------------------------------------------------------------------- session_s

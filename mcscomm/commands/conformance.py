@@ -164,6 +164,7 @@ def _run_with_progress(
 
 
 def _summary(console: Any, report: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from mcscomm.conformance.model import Verdict
@@ -185,8 +186,9 @@ def _summary(console: Any, report: Any) -> None:
     for r in report.results:
         if r.verdict in (Verdict.FAIL, Verdict.ERROR):
             console.print(
-                f"[{styles[str(r.verdict)]}]{r.verdict.upper()}[/] {r.case.id}: {r.reason}"
+                f"[{styles[str(r.verdict)]}]{r.verdict.upper()}[/] {r.case.id}: {escape(r.reason)}",
+                soft_wrap=True,
             )
             for e in r.exchanges[-12:]:
-                console.print(f"    {e.line()}", markup=False, highlight=False)
+                console.print(f"    {e.line()}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"{len(report.results)} cases in {report.duration_s:.2f} s")

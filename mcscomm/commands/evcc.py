@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from mcscomm.commands._common import add_common, fail, host_port, human_sink, options
+from mcscomm.endpoints.cli_options import add_common, fail, host_port, human_sink, options
 
 HELP = "run one EVCC (truck) session against an SECC (given address or SDP discovery)"
 

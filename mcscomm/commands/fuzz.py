@@ -118,7 +118,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--planted",
-        choices=("crash-on-field", "hang-in-state", "sequence-error", "exceed-limit"),
+        choices=(
+            "crash-on-field",
+            "hang-in-state",
+            "sequence-error",
+            "exceed-limit",
+            "leak-memory",
+        ),
         help="fuzz a deliberately broken in-process SECC (self-test)",
     )
     sub = parser.add_subparsers(dest="fuzz_command")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mcscomm.commands._common import add_common, fail, host_port, human_sink, options
+from mcscomm.endpoints.cli_options import add_common, fail, host_port, human_sink, options
 
 if TYPE_CHECKING:
     from mcscomm.endpoints.driver import SansIoConnection

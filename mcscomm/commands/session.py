@@ -8,7 +8,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from mcscomm.commands._common import add_common, fail, human_sink, options
+from mcscomm.endpoints.cli_options import add_common, fail, human_sink, options
 
 HELP = (
     "run an EVCC (truck) and an SECC (charger) in one process over loopback TLS 1.3; "

@@ -7,6 +7,7 @@ EVCC that receives the valid fallback instead.
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from mcscomm.conformance.channel import ChannelClosed
 from mcscomm.conformance.context import CaseContext
 from mcscomm.conformance.model import CaseFailed, Inconclusive
 from mcscomm.conformance.tester_evcc import MCS_MAX_V, check_bpt_signs
-from mcscomm.conformance.tester_secc import TesterSecc
+from mcscomm.conformance.tester_secc import Seen, TesterSecc
 from mcscomm.conformance.tlsvariants import server_context
 from mcscomm.conformance.wire import (
     EVCC_MSG_TIMEOUT,
@@ -29,6 +30,7 @@ from mcscomm.conformance.wire import (
 from mcscomm.messages.app_protocol import SupportedAppProtocolRes
 from mcscomm.messages.common_messages import (
     AuthorizationRes,
+    Service,
     ServiceDiscoveryRes,
     ServiceList,
     SessionSetupRes,
@@ -243,6 +245,45 @@ def v2gtp_header(ctx: CaseContext) -> None:
     _expect_stop(t, "a frame with protocol version 0x02", within=EVCC_MSG_TIMEOUT + 1.0)
 
 
+@case(
+    "TC_EVCC_CMN_ITB_V2GTP_002",
+    purpose="The EVCC does not process a frame with an unknown payload type.",
+    requirement="V2G20-092/096; facts §1.3",
+    pre="SAP request sent",
+    stimulus="supportedAppProtocolRes in a frame with payload type 0x7777",
+    expected="No SessionSetupReq (the EVCC ignores the frame or closes)",
+    fault="evcc_ignore_v2gtp_header",
+)
+def v2gtp_payload_type(ctx: CaseContext) -> None:
+    t = _default(ctx)
+    req = _stop_at(t, "SupportedAppProtocolReq")
+    good = t.default_response(req, "SupportedAppProtocolReq")
+    frame = build_frame(0x8001, t.codec.encode(good))
+    t.send_raw(frame[:2] + b"\x77\x77" + frame[4:], "SAP response with payload type 0x7777")
+    t.prev_key = "SupportedAppProtocolReq"
+    _expect_stop(t, "a frame with payload type 0x7777", within=EVCC_MSG_TIMEOUT + 1.0)
+
+
+@case(
+    "TC_EVCC_CMN_ITB_V2GTP_003",
+    purpose="The EVCC refuses a payload beyond its receive limit.",
+    requirement="V2G20-094; facts §1.3",
+    pre="SAP request sent; PIXIT max_payload is the EVCC's limit",
+    stimulus="A valid supportedAppProtocolRes padded with an XML comment beyond max_payload",
+    expected="No SessionSetupReq; the EVCC closes",
+    fault="evcc_no_size_limit",
+)
+def v2gtp_oversize(ctx: CaseContext) -> None:
+    t = _default(ctx)
+    req = _stop_at(t, "SupportedAppProtocolReq")
+    doc = t.codec.encode(t.default_response(req, "SupportedAppProtocolReq"))
+    pad = ctx.pics.pixit.max_payload + 1 - len(doc) - 7
+    big = doc + b"<!--" + b"x" * max(pad, 1) + b"-->"
+    t.send_raw(build_frame(0x8001, big), "oversize SAP response")
+    t.prev_key = "SupportedAppProtocolReq"
+    _expect_stop(t, "an oversize frame", within=EVCC_MSG_TIMEOUT + 1.0)
+
+
 # -- SessionSetup ------------------------------------------------------------------------------
 @case(
     "TC_EVCC_CMN_VTB_SessionSetup_001",
@@ -320,11 +361,10 @@ def wrong_response(ctx: CaseContext) -> None:
         header=header(t.session_id),
         response_code=ResponseCode.OK,
         service_renegotiation_supported=False,
-        energy_transfer_service_list=ServiceList(service=[]),
+        energy_transfer_service_list=ServiceList(
+            service=[Service(service_id=int(ServiceId.MCS_BPT), free_service=True)]
+        ),
     )
-    from mcscomm.messages.common_messages import Service
-
-    wrong.energy_transfer_service_list.service = [Service(service_id=9, free_service=True)]
     _crafted(t, req, wrong)
     _expect_stop(t, "a ServiceDiscoveryRes to AuthorizationSetupReq")
 
@@ -342,9 +382,6 @@ def response_session_id(ctx: CaseContext) -> None:
     t = _default(ctx)
     req = _stop_at(t, "AuthorizationSetupReq")
     good = t.default_response(req, "AuthorizationSetupReq")
-    bad = type(good)(**{**good.__dict__}) if hasattr(good, "__dict__") else None
-    import dataclasses
-
     bad = dataclasses.replace(good, header=header(bytes(8 * [0xFF])))
     _crafted(t, req, bad)
     _expect_stop(t, "a response with another SessionID")
@@ -379,7 +416,7 @@ def authorization_ongoing(ctx: CaseContext) -> None:
         name = type(req).__name__
         check(name == "AuthorizationReq", f"{name} after AuthorizationRes Ongoing")
         t.judge(req, name)
-    t.seen.append(type(t.seen[-1])(t.now(), "AuthorizationReq", req, None))
+    t.seen.append(Seen(t.now(), "AuthorizationReq", req, None))
     _finish(t)
 
 
@@ -515,13 +552,14 @@ _PATH = (
 )
 
 
-def _session_case(svc: str, ctl: str) -> None:
+def _session_case(svc: str, ctl: str, auth: str, n: int) -> None:
     @case(
-        f"TC_EVCC_DC_VTB_Session_{svc}_{ctl}_001",
-        purpose=f"A complete {svc} {ctl} session: every request in order and valid.",
-        requirement="facts §4.3, §4.4, §5 (V2G_EVCC_Sequence_Performance_Time)",
-        pics=(f"service:{svc}", f"control:{ctl}"),
-        pre=f"Only {svc} / {ctl} / EIM offered",
+        f"TC_EVCC_DC_VTB_Session_{svc}_{ctl}_{auth}_{n:03d}",
+        purpose=f"A complete {svc} {ctl} session with {auth}: every request in order and valid.",
+        requirement="facts §4.3, §4.4, §5 (V2G_EVCC_Sequence_Performance_Time), §6.2",
+        pics=(f"service:{svc}", f"control:{ctl}", f"auth:{auth}")
+        + (("tls",) if auth == "PnC" else ()),
+        pre=f"Only {svc} / {ctl} / {auth} offered",
         stimulus="Valid responses to every request; Terminate notification if the EVCC "
         "keeps charging",
         expected="The full sequence up to SessionStop(Terminate), no sequence error, right "
@@ -529,7 +567,7 @@ def _session_case(svc: str, ctl: str) -> None:
         fault="evcc_skip_cable_check",
     )
     def run(ctx: CaseContext) -> None:
-        t = _default(ctx, service=SVC[svc], control=CTL[ctl])
+        t = _default(ctx, service=SVC[svc], control=CTL[ctl], auth=AUTH[auth])
         t.serve()
         _declined(t)
         names = t.names()
@@ -545,7 +583,8 @@ def _session_case(svc: str, ctl: str) -> None:
 
 for _svc in SVC:
     for _ctl in CTL:
-        _session_case(_svc, _ctl)
+        _session_case(_svc, _ctl, "EIM", 1)
+        _session_case(_svc, _ctl, "PnC", 2)
 
 
 # -- power --------------------------------------------------------------------------------------
@@ -857,8 +896,6 @@ def cpd_failed(ctx: CaseContext) -> None:
     t = _default(ctx)
     req = _stop_at(t, "DC_ChargeParameterDiscoveryReq")
     good = t.default_response(req, "DC_ChargeParameterDiscoveryReq")
-    import dataclasses
-
     bad = dataclasses.replace(good, response_code=ResponseCode.FAILED_WRONG_CHARGE_PARAMETER)
     assert isinstance(bad, DC_ChargeParameterDiscoveryRes)
     _crafted(t, req, bad)
@@ -947,6 +984,38 @@ def tls_unknown_root(ctx: CaseContext) -> None:
         raise Inconclusive("TLS cases need the PIXIT pki_dir")
     ok, info = _tls_server(ctx, "permissive", ctx.pkis.other)
     check(not ok, f"the EVCC accepted an SECC of an unknown root ({info})")
+
+
+def _tls_refusal(n: int, variant: str, purpose: str, req: str, what: str) -> None:
+    @case(
+        f"TC_EVCC_CMN_ITB_TLS_{n:03d}",
+        purpose=purpose,
+        requirement=req,
+        pics=("tls",),
+        pre=f"The tester SECC offers {what} only",
+        stimulus="Accept the EVCC's connection",
+        expected="Handshake refused; no SAP request",
+        fault="evcc_tls_any_suite",
+    )
+    def run(ctx: CaseContext) -> None:
+        ok, info = _tls_server(ctx, variant)
+        check(not ok, f"the EVCC accepted {what} ({info})")
+
+
+_tls_refusal(
+    5,
+    "aes128",
+    "The EVCC refuses TLS_AES_128_GCM_SHA256 (not in the -20 profile).",
+    "Table 6, V2G20-2458/2459",
+    "the suite TLS_AES_128_GCM_SHA256",
+)
+_tls_refusal(
+    6,
+    "p256",
+    "The EVCC refuses key exchange on P-256 (not in the -20 profile).",
+    "Table 7, V2G20-1634/1637/1638",
+    "the group prime256v1",
+)
 
 
 @case(

@@ -38,6 +38,7 @@ from mcscomm.conformance.wire import (
 from mcscomm.messages.app_protocol import AppProtocol, SupportedAppProtocolReq
 from mcscomm.messages.common_messages import (
     AuthorizationReq,
+    Scheduled_EVPPTControlMode,
     AuthorizationSetupReq,
     PowerDeliveryReq,
     SelectedService,
@@ -213,7 +214,7 @@ def sap_valid(ctx: CaseContext) -> None:
     pre="TCP/TLS connection established",
     stimulus="-20 DC offered twice: SchemaID 10 priority 2, SchemaID 11 priority 1",
     expected="SchemaID 11 selected",
-    fault="secc_late",
+    fault="secc_sap_ignore_priority",
 )
 def sap_priority(ctx: CaseContext) -> None:
     t = ctx.evcc()
@@ -234,7 +235,7 @@ def sap_priority(ctx: CaseContext) -> None:
     pre="TCP/TLS connection established",
     stimulus="-20 DC offered as version 1.9",
     expected="OK_SuccessfulNegotiationWithMinorDeviation",
-    fault="secc_late",
+    fault="secc_sap_ignore_minor",
 )
 def sap_minor(ctx: CaseContext) -> None:
     t = ctx.evcc()
@@ -370,7 +371,7 @@ def unknown_session_loop(ctx: CaseContext) -> None:
     pre="Session established",
     stimulus="AuthorizationSetupReq",
     expected="OK; AuthorizationServices = PICS auth; PnC mode with GenChallenge of 16 bytes",
-    fault="secc_late",
+    fault="secc_missing_auth",
 )
 def authorization_setup(ctx: CaseContext) -> None:
     t = _evcc_at(ctx, "authorization_setup")
@@ -475,10 +476,11 @@ def authorization_skipped(ctx: CaseContext) -> None:
     pre="Authorized",
     stimulus="ServiceDiscoveryReq",
     expected="OK; EnergyTransferServiceList = PICS services; renegotiation flag as claimed",
-    fault="secc_late",
+    fault="secc_missing_service",
 )
 def service_discovery(ctx: CaseContext) -> None:
-    t = _evcc_at(ctx, "service_discovery")
+    t = _evcc_at(ctx, "authorization")
+    t.service_discovery()
     names = {ServiceId(s).name for s in t.offered_services}
     check(
         names == set(ctx.pics.services), f"offers {sorted(names)}, PICS {list(ctx.pics.services)}"
@@ -515,7 +517,7 @@ def service_selection_early(ctx: CaseContext) -> None:
     pre="ServiceDiscovery done",
     stimulus="ServiceDetailReq for every offered service",
     expected="OK; one parameter set per claimed control mode with a ControlMode parameter",
-    fault="secc_late",
+    fault="secc_missing_control_mode",
 )
 def service_detail(ctx: CaseContext) -> None:
     t = _evcc_at(ctx, "service_discovery")
@@ -613,7 +615,7 @@ def _cpd_case(svc: str) -> None:
         pre=f"{svc} selected",
         stimulus=f"DC_ChargeParameterDiscoveryReq ({'BPT_' if 'BPT' in svc else ''}DC_CPDReq...)",
         expected="OK; BPT variant iff BPT service; 0 <= min <= max; max within the MCS envelope",
-        fault="secc_late",
+        fault="secc_exceed_mcs_voltage",
     )
     def run(ctx: CaseContext) -> None:
         plan = plan_for(ctx.pics, service=svc)
@@ -662,7 +664,7 @@ def cpd_wrong_variant(ctx: CaseContext) -> None:
     pre="Service selected",
     stimulus="DC_ChargeParameterDiscoveryReq with EVMaximumVoltage 50 V (below every EVSE)",
     expected="FAILED_WrongChargeParameter",
-    fault="secc_late",
+    fault="secc_lenient_charge_parameters",
 )
 def cpd_no_envelope(ctx: CaseContext) -> None:
     plan = plan_for(ctx.pics)
@@ -682,7 +684,7 @@ def cpd_no_envelope(ctx: CaseContext) -> None:
     pre="MCS_BPT selected",
     stimulus="BPT DC_ChargeParameterDiscoveryReq with negative EVMaximumDischargePower/Current",
     expected="FAILED_WrongChargeParameter",
-    fault="secc_late",
+    fault="secc_lenient_charge_parameters",
 )
 def cpd_negative_discharge(ctx: CaseContext) -> None:
     plan = plan_for(ctx.pics, service="MCS_BPT")
@@ -706,7 +708,7 @@ def cpd_negative_discharge(ctx: CaseContext) -> None:
     pre="ChargeParameterDiscovery done (Scheduled)",
     stimulus="ScheduleExchangeReq Scheduled_SEReqControlMode (repeated while Ongoing)",
     expected="OK, Finished; 1..3 ScheduleTuples; no entry above EVSEMaximumChargePower",
-    fault="secc_late",
+    fault="secc_schedule_over_limit",
 )
 def schedule_scheduled(ctx: CaseContext) -> None:
     _evcc_at(ctx, "schedule_exchange", plan_for(ctx.pics, control="Scheduled"))
@@ -756,7 +758,7 @@ def schedule_wrong_mode(ctx: CaseContext) -> None:
     pre="ScheduleExchange done",
     stimulus="DC_CableCheckReq, repeated while Ongoing",
     expected="OK; EVSEProcessing=Finished within 40 s",
-    fault="secc_late",
+    fault="secc_cable_check_timeout",
 )
 def cable_check(ctx: CaseContext) -> None:
     _evcc_at(ctx, "cable_check")
@@ -831,6 +833,57 @@ def power_delivery_early(ctx: CaseContext) -> None:
 
 
 @case(
+    "TC_SECC_CMN_ITB_PowerDelivery_003",
+    purpose="Discharge on a unidirectional service is refused.",
+    requirement="facts §4.3 (BPT_ChannelSelection only with DC_BPT / MCS_BPT)",
+    pics=("service:MCS",),
+    pre="MCS (no BPT) session, pre-charge done",
+    stimulus="PowerDeliveryReq Start with BPT_ChannelSelection=Discharge",
+    expected="FAILED_WrongChargeParameter (or FAILED); no power transfer",
+    fault="secc_ignore_channel",
+)
+def power_delivery_discharge_unidirectional(ctx: CaseContext) -> None:
+    plan = plan_for(ctx.pics, service="MCS", control="Dynamic")
+    t = _evcc_at(ctx, "pre_charge", plan)
+    req = PowerDeliveryReq(
+        header=header(t.session_id),
+        ev_processing=Processing.FINISHED,
+        charge_progress=ChargeProgress.START,
+        bpt_channel_selection=ChannelSelection.DISCHARGE,
+    )
+    t.expect_failure(req, ("FAILED_WrongChargeParameter", "FAILED"))
+
+
+@case(
+    "TC_SECC_CMN_ITB_PowerDelivery_004",
+    purpose="A schedule tuple that was not offered cannot be selected.",
+    requirement="facts §4.4 (EVPowerProfile SelectedScheduleTupleID); "
+    "FAILED_ScheduleSelectionInvalid",
+    pics=("control:Scheduled",),
+    pre="Scheduled session, pre-charge done",
+    stimulus="PowerDeliveryReq Start whose EVPowerProfile selects ScheduleTupleID 200",
+    expected="FAILED_ScheduleSelectionInvalid",
+    fault="secc_ignore_channel",
+)
+def power_delivery_bad_tuple(ctx: CaseContext) -> None:
+    t = _evcc_at(ctx, "pre_charge", plan_for(ctx.pics, control="Scheduled"))
+    profile = t.ev_power_profile()
+    check(profile is not None, "no schedule to select from")
+    assert profile is not None
+    ids = {st.schedule_tuple_id for st in (t.schedule.schedule_tuple if t.schedule else [])}
+    check(200 not in ids, "the SUT offered ScheduleTupleID 200")
+    profile.control_mode = Scheduled_EVPPTControlMode(selected_schedule_tuple_id=200)
+    req = PowerDeliveryReq(
+        header=header(t.session_id),
+        ev_processing=Processing.FINISHED,
+        charge_progress=ChargeProgress.START,
+        ev_power_profile=profile,
+        bpt_channel_selection=ChannelSelection.CHARGE if t.plan and t.plan.bpt else None,
+    )
+    t.expect_failure(req, ("FAILED_ScheduleSelectionInvalid",))
+
+
+@case(
     "TC_SECC_DC_ITB_ChargeLoop_001",
     purpose="DC_ChargeLoopReq before PowerDelivery(Start) is a sequence error.",
     requirement="facts §4.3",
@@ -882,8 +935,7 @@ def _session_case(svc: str, ctl: str, auth: str, n: int) -> None:
 for _svc in ("DC", "DC_BPT", "MCS", "MCS_BPT"):
     for _ctl in ("Scheduled", "Dynamic"):
         _session_case(_svc, _ctl, "EIM", 1)
-_session_case("MCS_BPT", "Dynamic", "PnC", 2)
-_session_case("MCS", "Scheduled", "PnC", 2)
+        _session_case(_svc, _ctl, "PnC", 2)
 
 
 # -- power ------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ class InProcessChannel:
         self._collect()
 
     def _advance(self, deadline: float, stop_on_frame: bool) -> None:
+        stuck = 0
         while True:
             self._collect()
             if stop_on_frame and self._frames:
@@ -157,6 +158,10 @@ class InProcessChannel:
             if t is None or t > deadline:
                 self.clock.now = max(self.clock.now, deadline)
                 return
+            # a timer that fires without moving on would spin forever: a defect of the SUT
+            stuck = stuck + 1 if t <= self.clock.now else 0
+            if stuck > 10_000:
+                raise RuntimeError(f"the SUT's timer stays at {t} s after firing")
             self.clock.now = max(self.clock.now, t)
             self.conn.handle_timer(self.clock.now)
 

@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from mcscomm.codec import XmlCodec
+from mcscomm.messages.enums import AuthorizationType, ControlMode, ServiceId
 from mcscomm.session.config import EvccFaults, SeccFaults
 from mcscomm.v2gtp import FrameDecoder, build_frame
 
@@ -202,6 +203,47 @@ def _ignore_challenge() -> tuple[Tamper, Tamper]:
     return inner, out
 
 
+def _raise_exponent(element: bytes, only_in: bytes) -> Callable[[], Tamper]:
+    """A side that reports ``element`` ten times too large (its Exponent + 1) in ``only_in``
+    documents: a limit or schedule beyond what was negotiated."""
+    pattern = re.compile(rb"(<(?:\w+:)?" + element + rb"><(?:\w+:)?Exponent>)(-?\d+)(</)")
+
+    def rewrite(payload: bytes) -> bytes:
+        if only_in not in payload:
+            return payload
+        return pattern.sub(
+            lambda m: m.group(1) + str(int(m.group(2)) + 1).encode() + m.group(3), payload
+        )
+
+    return _reframe(rewrite)
+
+
+_EV_VOLTAGE = re.compile(
+    rb"(<(?:\w+:)?EV(?:Maximum|Minimum)Voltage><(?:\w+:)?Exponent>)(-?\d+)"
+    rb"(</(?:\w+:)?Exponent><(?:\w+:)?Value>)(-?\d+)(<)"
+)
+
+
+def _plausible_voltage(m: re.Match[bytes]) -> bytes:
+    exponent, value = int(m.group(2)), int(m.group(4))
+    if value * 10.0**exponent < 100.0:  # implausibly low: seen as ten times more
+        exponent += 1
+    return m.group(1) + str(exponent).encode() + m.group(3) + m.group(4) + m.group(5)
+
+
+def _lenient_cpd(payload: bytes) -> bytes:
+    """What an SECC that does not validate charge parameters effectively sees: magnitudes
+    instead of negative values, and implausibly low voltages as plausible ones."""
+    if b"DC_ChargeParameterDiscoveryReq" not in payload:
+        return payload
+    payload = re.sub(rb"(<(?:\w+:)?Value>)-", rb"\1", payload)
+    return _EV_VOLTAGE.sub(_plausible_voltage, payload)
+
+
+_CHANNEL = re.compile(rb"<(?:\w+:)?BPT_ChannelSelection>Discharge</(?:\w+:)?BPT_ChannelSelection>")
+_TUPLE = re.compile(rb"(<(?:\w+:)?SelectedScheduleTupleID>)(\d+)(</)")
+
+
 FAULTS: dict[str, Fault] = {}
 
 
@@ -335,6 +377,70 @@ _add(
     )
 )
 _add(Fault("secc_forget_paused", "secc", "forgets paused sessions", fresh_store=True))
+_add(
+    Fault(
+        "secc_sap_ignore_priority",
+        "secc",
+        "reads SAP priorities upside down",
+        to_sut=_map_bytes(b"<Priority>1</Priority>", b"<Priority>9</Priority>"),
+    )
+)
+_add(
+    Fault(
+        "secc_sap_ignore_minor",
+        "secc",
+        "ignores minor version differences",
+        to_sut=_map_bytes(b"<VersionNumberMinor>9<", b"<VersionNumberMinor>0<"),
+    )
+)
+_add(
+    Fault(
+        "secc_missing_service",
+        "secc",
+        "offers only MCS although the PICS claims more",
+        secc_config={"services": (ServiceId.MCS,)},
+    )
+)
+_add(
+    Fault(
+        "secc_missing_control_mode",
+        "secc",
+        "offers only Dynamic control",
+        secc_config={"control_modes": (ControlMode.DYNAMIC,)},
+    )
+)
+_add(
+    Fault(
+        "secc_missing_auth",
+        "secc",
+        "offers only EIM",
+        secc_config={"auth_services": (AuthorizationType.EIM,)},
+    )
+)
+_add(
+    Fault(
+        "secc_exceed_mcs_voltage",
+        "secc",
+        "announces 10 x its maximum voltage",
+        from_sut=_raise_exponent(b"EVSEMaximumVoltage", b"DC_ChargeParameterDiscoveryRes"),
+    )
+)
+_add(
+    Fault(
+        "secc_schedule_over_limit",
+        "secc",
+        "offers schedules 10 x above its power",
+        from_sut=_raise_exponent(b"Power", b"ScheduleExchangeRes"),
+    )
+)
+_add(
+    Fault(
+        "secc_cable_check_timeout",
+        "secc",
+        "gives up the cable check at once",
+        timings={"secc_cable_check_s": 0.0},
+    )
+)
 _add(Fault("secc_tls12", "secc", "TLS server that also accepts TLS 1.2", tls="tls12"))
 _add(
     Fault(
@@ -484,6 +590,14 @@ _add(Fault("evcc_forget_pause", "evcc", "starts a new session instead of resumin
 _add(Fault("evcc_tls12", "evcc", "TLS client that also speaks TLS 1.2", tls="tls12"))
 _add(
     Fault(
+        "evcc_tls_any_suite",
+        "evcc",
+        "TLS client that also offers AES-128 and P-256/X25519",
+        tls="any_suite",
+    )
+)
+_add(
+    Fault(
         "evcc_tls_trust_any",
         "evcc",
         "TLS client that accepts any SECC certificate",
@@ -496,6 +610,34 @@ _add(
     )
 )
 _add(Fault("evcc_sdp_no_tls", "evcc", "asks SDP for a connection without TLS", sdp="no_tls"))
+
+_add(
+    Fault(
+        "secc_lenient_charge_parameters",
+        "secc",
+        "does not validate charge parameters (sees magnitudes, 10 x EV voltages)",
+        to_sut=_reframe(_lenient_cpd),
+    )
+)
+
+_add(
+    Fault(
+        "secc_ignore_channel",
+        "secc",
+        "ignores BPT_ChannelSelection and ScheduleTupleIDs it did not offer",
+        to_sut=_reframe(
+            lambda p: (
+                _TUPLE.sub(
+                    rb"\g<1>1\g<3>",
+                    _CHANNEL.sub(b"", p) if b"PowerDeliveryReq" in p else p,
+                )
+                if b"PowerDeliveryReq" in p
+                else p
+            )
+        ),
+    )
+)
+_add(Fault("evcc_no_size_limit", "evcc", "accepts V2GTP payloads of any size", max_payload=1 << 26))
 
 
 def pair_tampers(name: str) -> tuple[Tamper, Tamper] | None:

@@ -45,12 +45,9 @@ class Pixit:
     pki_dir: str | None = None
     sdp_address: str | None = None
     sut_command: str | None = None
-    sut_start_delay_s: float = 0.5
     tolerance_s: float = 0.05
     max_payload: int = 64 * 1024
     connect_timeout_s: float = 5.0
-    #: the SUT's timer values where they differ from ISO 15118-20 (names of session.Timings)
-    timers: dict[str, float] = field(default_factory=dict)
     #: the tester EV's limits (V, A, W) and battery voltage
     ev_max_voltage: float = 1000.0
     ev_min_voltage: float = 200.0
@@ -173,16 +170,20 @@ def parse_pics(data: dict[str, Any], *, base: Path | None = None) -> Pics:
     for key, value in data.get("pixit", {}).items():
         if key not in names:
             raise PicsError(f"unknown PIXIT item pixit.{key}")
-        if key == "timers":
-            if not isinstance(value, dict):
-                raise PicsError("pixit.timers must be a table")
-            value = {str(k): float(v) for k, v in value.items()}
-        elif key == "pki_dir" and base is not None and value:
+        default = getattr(Pixit(), key)
+        try:
+            if isinstance(default, float):
+                value = float(value)
+            elif isinstance(default, int):
+                value = int(value)
+            elif not isinstance(value, str):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise PicsError(f"pixit.{key}: {value!r} is not a valid value") from None
+        if key == "pki_dir" and base is not None and value:
             value = (
                 str((base / str(value)).resolve()) if not Path(str(value)).is_absolute() else value
             )
-        elif isinstance(getattr(Pixit(), key), float):
-            value = float(value)
         pixit_kw[key] = value
     kw["pixit"] = Pixit(**pixit_kw)
     return Pics(**kw)

@@ -265,7 +265,12 @@ class InProcessEvcc(Sut):
         f = self.fault
         config = self._config(wishes)
         codec = LaxCodec() if f is not None and f.lax_codec else None
-        conn = EvccConnection(config, now=self.clock.now, tls=True, codec=codec)
+        max_payload = (
+            f.max_payload if f is not None and f.max_payload else self.pics.pixit.max_payload
+        )
+        conn = EvccConnection(
+            config, now=self.clock.now, tls=True, codec=codec, max_payload=max_payload
+        )
         conn.start(self.clock.now)
         ch = InProcessChannel(
             conn,

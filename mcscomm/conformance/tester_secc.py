@@ -238,7 +238,6 @@ class TesterSecc:
             prev_loop = self.prev_key == "DC_ChargeLoopReq"
             limit = EVCC_LOOP_PACING if prev_loop else EVCC_SEQUENCE_PERFORMANCE
             timeout = wait if wait is not None else limit + self.tol
-            t0 = self.now()
             try:
                 req = self.next_request(timeout)
             except ChannelClosed:
@@ -260,7 +259,6 @@ class TesterSecc:
                     f"DC_ChargeLoopReq {gap:.3f} s after the previous response "
                     f"(V2G_EVCC_Sequence_Performance_Time {EVCC_LOOP_PACING} s)",
                 )
-            del t0
             self.judge(req, name)
             if until is not None and until(seen):
                 return "until"

@@ -101,6 +101,14 @@ def server_context(
     if variant == "permissive":
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
+    if variant == "aes128":
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        _set(ctx, suites="TLS_AES_128_GCM_SHA256")
+        return ctx
+    if variant == "p256":
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        _set(ctx, groups="prime256v1")
+        return ctx
     raise ValueError(f"unknown server variant {variant!r}")
 
 
@@ -127,6 +135,14 @@ def broken_evcc_context(manifest: Manifest, defect: str) -> ssl.SSLContext:
     if defect == "tls12":
         ctx = tls.evcc_context(manifest)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+    if defect == "any_suite":
+        ctx = tls.evcc_context(manifest)
+        _set(
+            ctx,
+            suites="TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+            groups="secp521r1:X448:prime256v1:X25519",
+        )
         return ctx
     if defect == "trust_any":
         ctx = tls.evcc_context(manifest)

@@ -112,6 +112,8 @@ class SeccServer:
         """Stop listening; give running sessions ``drain`` seconds, then abort what is left."""
         if self._server is not None:
             self._server.close()
+        for acceptor in list(self._handshaking):
+            acceptor.cancel()
         if drain > 0 and self._drivers:
             pending = [d.done for d in self._drivers]
             await asyncio.wait(pending, timeout=drain)
@@ -256,6 +258,10 @@ class _TlsAcceptor(asyncio.Protocol):
                 server_side=True,
                 ssl_handshake_timeout=server.limits.handshake_timeout,
             )
+        except asyncio.CancelledError:
+            server._handshaking.discard(self)
+            transport.abort()
+            return
         except (OSError, EOFError, TimeoutError, ssl.SSLError) as exc:
             server._handshaking.discard(self)
             server.stats.tls_failed += 1
@@ -273,6 +279,11 @@ class _TlsAcceptor(asyncio.Protocol):
         for data in self._early:
             driver.data_received(data)
         self._early.clear()
+
+    def cancel(self) -> None:
+        """Give up on the handshake (server shutting down)."""
+        if self._task is not None:
+            self._task.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._driver is not None:

@@ -13,10 +13,42 @@ Modules: :mod:`.model` (steps, cases, findings, JSON), :mod:`.reference` (valid 
 :mod:`.targets` (in-process SECC and EVCC), :mod:`.network` (TCP/TLS), :mod:`.oracles`,
 :mod:`.campaign`, :mod:`.replay` (replay and minimisation), :mod:`.planted` (broken SECCs
 used to prove the oracles see real defects).
+
+Python API in brief::
+
+    from mcscomm.fuzz import in_process, run_campaign, replay
+    report = run_campaign(in_process("secc"), seed=1, cases=5000, out_dir="findings")
+    report.to_json()  # {"cases", "execs_per_s", "findings", "per_mutator", "per_state", ...}
+    finding = replay.load("findings/crash-exception-1-62.json")
+    camp = from_options(finding.options)
+    replay.reproduce(finding.minimized or finding.case, camp.replay_run, camp.oracle)
 """
 
 from __future__ import annotations
 
-from mcscomm.fuzz.model import Case, Finding, Step
+from mcscomm.fuzz import replay
+from mcscomm.fuzz.campaign import (
+    Campaign,
+    Report,
+    from_options,
+    in_process,
+    listen,
+    network,
+    run_campaign,
+)
+from mcscomm.fuzz.model import Case, Finding, Step, Verdict
 
-__all__ = ["Case", "Finding", "Step"]
+__all__ = [
+    "Campaign",
+    "Case",
+    "Finding",
+    "Report",
+    "Step",
+    "Verdict",
+    "from_options",
+    "in_process",
+    "listen",
+    "network",
+    "replay",
+    "run_campaign",
+]

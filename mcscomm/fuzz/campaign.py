@@ -46,11 +46,15 @@ class Report:
     cases: int = 0
     elapsed_s: float = 0.0
     findings: list[Finding] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+    files: list[str | None] = field(default_factory=list)  # reproducer of findings[i]
     per_mutator: dict[str, dict[str, int]] = field(default_factory=dict)
     per_state: dict[str, dict[str, int]] = field(default_factory=dict)
     resources: ResourceMonitor = field(default_factory=ResourceMonitor)
     mode: str = "in-process"
+
+    def add(self, finding: Finding, file: Path | None) -> None:
+        self.findings.append(finding)
+        self.files.append(str(file) if file is not None else None)
 
     @property
     def execs_per_s(self) -> float:
@@ -279,13 +283,12 @@ def run_campaign(
                 if key not in seen and len(report.findings) < max_findings:
                     seen.add(key)
                     finding = _finding(campaign, case, verdict, minimize)
-                    report.findings.append(finding)
-                    if out_dir is not None:
-                        report.files.append(str(replay.save(finding, out_dir)))
+                    saved = replay.save(finding, out_dir) if out_dir is not None else None
+                    report.add(finding, saved)
             monitor.sample(n)
             if not monitor.alive():
                 gone = Verdict("crash", "process-exited", f"target process {pid} exited", -1)
-                report.findings.append(Finding(gone, case, options=campaign.options))
+                report.add(Finding(gone, case, options=campaign.options), None)
                 break
             if n % 64 == 0:
                 update(n + 1, len(report.findings))
@@ -296,7 +299,7 @@ def run_campaign(
     growth = monitor.verdict()
     if growth is not None and cases >= 2000:
         dummy = Case(seed, -1, report.target, "campaign", "-", 0, ())
-        report.findings.append(Finding(growth, dummy, options=campaign.options))
+        report.add(Finding(growth, dummy, options=campaign.options), None)
     # execs/s counts generation + execution + judging, not minimisation of findings
     report.elapsed_s = fuzz_time
     return report

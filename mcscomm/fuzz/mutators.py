@@ -306,9 +306,10 @@ def seq_reorder(
     if i + 1 >= len(ms) or ms[i + 1].name == ms[i].name:
         return None
     first = g.frame_step(ms[i + 1], ms[i].at, i, state, f"{ms[i + 1].name} first")
-    # after a correct rejection the target has closed; the second frame only shows whether
-    # the session went on (oracle: continued after FAILED)
-    second = Step(build_frame(ms[i].payload_type, ms[i].document), ms[i].at, (ANY,), label="then")
+    # whatever became of the first, the skipped request is now out of order (or the session
+    # is over): it must not be answered OK
+    data = build_frame(ms[i].payload_type, ms[i].document)
+    second = Step(data, ms[i].at, (REJECT,), label=f"then {ms[i].name}")
     return i, [first, second]
 
 

@@ -57,7 +57,7 @@ class NetworkSeccTarget:
         setup: SessionSetup | None = None,
         ref_session_id: bytes | None = None,
         timings: Timings | None = None,
-        close_wait_s: float = 0.3,
+        close_wait_s: float = 1.0,
         max_gap_s: float = 0.5,
         connect_timeout_s: float = 5.0,
         prefix_timeout_s: float = 60.0,

@@ -7,7 +7,8 @@
   incomplete one left the connection open past every sequence timeout (``never-closed``), an EVCC
   neither sent its next request nor ended (``no-request``), an in-process target's code did not
   return within the wall-clock budget (``stuck``);
-* violation -- invalid input answered ``OK*`` (``accepted-invalid``), anything answered after a
+* violation -- invalid input answered ``OK*`` (``accepted-invalid``), a valid request answered by
+  hanging up (``closed-without-answer``), anything answered after a
   FAILED response or the connection left open after it (``continued-after-failed``,
   ``open-after-failed``), an EVCC that carries on after an invalid response
   (``continued-after-invalid``), a response or frame that does not validate
@@ -159,6 +160,11 @@ class Oracle:
                     return Verdict(VIOLATION, "continued-after-failed", "answer after FAILED", k)
             if st.flag and not res.closed:
                 return Verdict(VIOLATION, "open-after-failed", "connection open after FAILED", k)
+            slow = step.chunks > 1 and step.chunk_gap_s * (step.chunks - 1) > 0.25
+            if not res.frames and res.closed and ANY in step.expect and not slow and not st.flag:
+                # a valid request deserves an answer (OK or FAILED with a reason), not a hang-up
+                detail = f"closed without answering {step.label or case.mutator}"
+                return Verdict(VIOLATION, "closed-without-answer", detail, k)
             if not res.frames and not res.closed:
                 if step.expect:
                     detail = f"no answer to {step.label or case.mutator} within the msg timeout"

@@ -9,7 +9,9 @@ with exactly one defect:
   swallowed: no answer, no FAILED, connection left open;
 * ``sequence-error`` -- out-of-order requests are served (``SeccFaults.accept_out_of_order``);
 * ``exceed-limit`` -- the charge loop reports 1.2 x the allowed current
-  (``SeccFaults.exceed_limit``).
+  (``SeccFaults.exceed_limit``);
+* ``leak-memory`` -- every connection leaves a few objects behind in a module-level list (the
+  resource oracle's case).
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ class HangInStateSecc(SeccConnection):
         super()._receive_frame(payload_type, payload, now)
 
 
+#: where the leaking variant puts what it forgets to free
+LEAKED: list[object] = []
+
+
+class LeakingSecc(SeccConnection):
+    def receive_data(self, data: bytes, now: float) -> None:
+        LEAKED.extend([{"conn": id(self)}, [now], bytearray(64)])
+        super().receive_data(data, now)
+
+
 def _faults_variant(faults: SeccFaults) -> Callable[[Any], SeccConnection]:
     def make(config: Any) -> SeccConnection:
         return SeccConnection(
@@ -92,4 +104,5 @@ VARIANTS: dict[str, Callable[[Any], SeccConnection]] = {
     "hang-in-state": _class_variant(HangInStateSecc),
     "sequence-error": _faults_variant(SeccFaults(accept_out_of_order=True)),
     "exceed-limit": _faults_variant(SeccFaults(exceed_limit=1.2)),
+    "leak-memory": _class_variant(LeakingSecc),
 }

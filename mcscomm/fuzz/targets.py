@@ -13,6 +13,7 @@ import re
 import signal
 import struct
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,16 +54,24 @@ class WallClockTimeout(BaseException):
 @contextmanager
 def wall_clock_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt the block after ``seconds`` of wall time (SIGALRM; main thread on POSIX only,
-    otherwise no limit). Virtual time never needs this; an endless loop in the target does."""
+    otherwise no limit). Virtual time never needs this; an endless loop in the target does.
+
+    An alarm someone else armed (pytest-timeout, the application) is put back afterwards with
+    the time it had left; if it is due sooner than ours, ours is not set at all.
+    """
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    # someone else's alarm is armed (pytest-timeout, the application): leave it alone
-    if seconds is None or not usable or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+    if seconds is None or not usable:
+        yield
+        return
+    pending, interval = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < pending <= seconds:
         yield
         return
 
     def fire(signum: int, frame: object) -> None:
         raise WallClockTimeout()
 
+    start = time.monotonic()
     old = signal.signal(signal.SIGALRM, fire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -70,6 +79,9 @@ def wall_clock_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if pending > 0:
+            left = max(pending - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 class FrameSplitter:

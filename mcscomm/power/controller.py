@@ -240,6 +240,10 @@ class SeccController:
         if v >= test_v and self._cc_reached is None:
             self._cc_reached = now
         done = self._cc_reached is not None and now - self._cc_reached >= self.cable_check_hold_s
+        if done:
+            # the test voltage may exceed the EV's maximum (formula CC.1): discharge the output
+            # after the test so pre-charge starts from below every limit
+            self.stage.voltage_v = 0.0
         return v, done
 
     def precharge(self, now: float, target_v: float) -> float:
@@ -247,6 +251,9 @@ class SeccController:
         if not math.isfinite(target_v):
             target_v = 0.0
         target_v = min(max(target_v, self._a_vlo), self._a_vhi)
+        if self.stage.voltage_v > target_v:
+            # the output discharge circuit brings it down at once; only the rise is slewed
+            self.stage.voltage_v = target_v
         return self._track_voltage(now, target_v)
 
     def _track_voltage(self, now: float, target_v: float) -> float:

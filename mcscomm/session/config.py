@@ -205,6 +205,14 @@ class SeccConfig:
     faults: SeccFaults = field(default_factory=SeccFaults)
     random_bytes: Callable[[int], bytes] = _default_random
     max_service_details: int = 16
+    #: AuthorizationReq answered with a WARNING this many times ends the session.
+    max_authorization_attempts: int = 3
+    #: False: PowerDelivery(Standby) is answered WARNING_StandbyNotAllowed (power goes on).
+    standby_allowed: bool = True
+    #: Optional parking guidance in VehicleCheckInRes (XSD shorts; None = not sent).
+    parking_space: int | None = None
+    device_location: int | None = None
+    target_distance: int | None = None
 
 
 @dataclass(slots=True)
@@ -240,6 +248,20 @@ class EvccConfig:
     faults: EvccFaults = field(default_factory=EvccFaults)
     random_bytes: Callable[[int], bytes] = _default_random
     maximum_supporting_points: int = 1024
+    #: PnC answered with an authorization WARNING: try EIM next when the SECC offered it.
+    auth_fallback_to_eim: bool = True
+    #: V2G floor rule (bidirectional services): leave the loop (SessionStop(Terminate), reason
+    #: "at its V2G floor") when the battery is within 0.5 % SoC of its V2G floor
+    #: (``BatterySpec.v2g_min_soc``) and has not been charged (< 1 kW) for ``v2g_floor_idle_s``:
+    #: the backend keeps discharging, which the truck can no longer give, and offers no charge.
+    #: None disables it. Checked besides duration, departure, target SoC and SECC stops.
+    v2g_floor_idle_s: float | None = 600.0
+    #: (seconds after charge-loop start, length s): PowerDelivery(Standby), then Start again.
+    standby: tuple[float, float] | None = None
+    #: Send the optional VehicleCheckInReq after SessionSetup / VehicleCheckOutReq before
+    #: SessionStop(Terminate) (facts §4.3).
+    vehicle_check_in: bool = False
+    vehicle_check_out: bool = False
 
     def __post_init__(self) -> None:
         if self.stop not in ("terminate", "pause"):

@@ -103,6 +103,9 @@ class SeccContext:
     gen_challenge: bytes | None = None
     selected_auth: AuthorizationType | None = None
     authorized: bool = False
+    authorization_warnings: int = 0  # AuthorizationRes answered with a WARNING so far
+    standby: bool = False  # ChargeProgress=Standby accepted, not yet left
+    check_in_status: str | None = None  # last EVCheckInStatus (VehicleCheckInReq)
     contract_installed: bool = False
     contract_chain: list[bytes] | None = None
     emaid: str | None = None
@@ -118,6 +121,7 @@ class SeccContext:
     selected_schedule_id: int | None = None
     # ScheduleExchangeReq needs (read by the OCPP backend and the Scheduled charge loop)
     schedule_request: EnergyRequest | None = None
+    maximum_supporting_points: int | None = None  # of the last ScheduleExchangeReq
     # EVPowerProfile of the last PowerDeliveryReq(Start): (duration s, signed W; < 0 discharge)
     ev_power_profile: tuple[tuple[float, float], ...] | None = None
     schedule_rounds: int = 0

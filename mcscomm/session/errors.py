@@ -10,10 +10,14 @@ from __future__ import annotations
 
 
 class SessionError(Exception):
-    """Base class. ``response_code`` is the ResponseCode member name the SECC answers with."""
+    """Base class. ``response_code`` is the ResponseCode member name the SECC answers with.
+
+    A WARNING code normally lets the session go on (see ``secc_handlers.handle_authorization``);
+    ``final`` marks one that ends it anyway (e.g. the ongoing time is over)."""
 
     response_code: str | None = "FAILED"
     kind: str = "failed"
+    final: bool = False
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -72,7 +76,7 @@ class NoEnergyTransferServiceSelected(SessionError):
 class ChallengeInvalid(SessionError):
     """PnC AuthorizationReq with a GenChallenge that is not the one we sent."""
 
-    # V2G20: WARNING_ChallengeInvalid is the code for a wrong challenge; the session still ends.
+    # WARNING_ChallengeInvalid is the code for a wrong challenge; the EVCC may try again.
     response_code = "WARNING_ChallengeInvalid"
     kind = "challenge_invalid"
 

@@ -9,6 +9,7 @@ The truck's battery and controller live in :class:`TruckPower`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import deque
@@ -46,6 +47,8 @@ from mcscomm.messages.common_messages import (
     SelectedService,
     SignedMeteringData,
     SubCertificates,
+    VehicleCheckInReq,
+    VehicleCheckOutReq,
 )
 from mcscomm.messages.common_types import DisplayParameters, MessageHeader, MeterInfo
 from mcscomm.messages.dc import (
@@ -67,7 +70,10 @@ from mcscomm.messages.enums import (
     ChargeProgress,
     ChargingSession,
     ControlMode,
+    EvCheckInStatus,
+    EvCheckOutStatus,
     EvseNotification,
+    ParkingMethod,
     Processing,
     ResponseCode,
     ServiceId,
@@ -106,9 +112,13 @@ from mcscomm.v2gtp import PayloadType
 
 E = EvccState
 _ZERO_ID = b"\x00" * 8
+# A WARNING on these ends the session at once. AuthorizationRes warnings are handled by
+# _on_AuthorizationRes (retry with EIM, or SessionStop): -20 lets the session go on after them.
 _WARNING_IS_FINAL = frozenset(
-    {"AuthorizationSetupRes", "AuthorizationRes", "CertificateInstallationRes", "SessionSetupRes"}
+    {"AuthorizationSetupRes", "CertificateInstallationRes", "SessionSetupRes"}
 )
+_FLOOR_SOC_TOLERANCE = 0.005  # "at the V2G floor": within 0.5 % SoC of it
+_IDLE_POWER_W = 1000.0  # below this no charge flows (V2G floor rule)
 _WELDING_DONE_V = 60.0  # below this the EV considers its contactors open (not normative)
 _MAX_WELDING_ROUNDS = 20
 
@@ -146,6 +156,12 @@ class EvccContext:
     requests_sent: int = 0
     last_meter: MeterInfo | None = None
     counters: Counters = field(default_factory=Counters)
+    fell_back_to_eim: bool = False
+    failure: str | None = None  # ends the session as failed after a clean SessionStop
+    standby: str = "none"  # none -> active -> done (or refused)
+    standby_since: float | None = None
+    floor_idle_since: float | None = None
+    end_reason: str | None = None  # why the truck left the charge loop, for the summary
 
 
 class EvccSession:
@@ -289,10 +305,16 @@ class EvccSession:
             return
         nxt, delay = EVCC_TABLE[self.state][outcome]
         if nxt is E.CLOSED:
+            reason = f"SessionStop({self.ctx.stop_kind.value})"
+            if self.ctx.failure is not None:
+                self._end(now, RESULT_FAILED, f"{self.ctx.failure}; {reason}")
+                return
             result = (
                 RESULT_PAUSED if self.ctx.stop_kind is ChargingSession.PAUSE else RESULT_SUCCESS
             )
-            self._end(now, result, f"SessionStop({self.ctx.stop_kind.value})")
+            if self.ctx.end_reason is not None:
+                reason = f"{reason}: {self.ctx.end_reason}"
+            self._end(now, result, reason)
             return
         self._enter(nxt, delay, now)
 
@@ -396,6 +418,20 @@ class EvccSession:
         rid = self.config.resume_session_id
         self.ctx.session_id = rid if rid is not None else _ZERO_ID
         return SessionSetupReq(header=self._header(now), evccid=self.config.evccid)
+
+    def _build_vehicle_check_in(self, now: float) -> VehicleCheckInReq:
+        return VehicleCheckInReq(
+            header=self._header(now),
+            ev_check_in_status=EvCheckInStatus.CHECK_IN,
+            parking_method=ParkingMethod.MANUAL,
+        )
+
+    def _build_vehicle_check_out(self, now: float) -> VehicleCheckOutReq:
+        return VehicleCheckOutReq(
+            header=self._header(now),
+            ev_check_out_status=EvCheckOutStatus.CHECK_OUT,
+            check_out_time=timestamp(now),
+        )
 
     def _build_authorization_setup(self, now: float) -> AuthorizationSetupReq:
         return AuthorizationSetupReq(header=self._header(now))
@@ -583,6 +619,17 @@ class EvccSession:
 
     def _build_charge_loop(self, now: float) -> DC_ChargeLoopReq:
         req = self.power.request(now)
+        if self.ctx.standby == "active":  # standby: the truck asks for no power either way
+            req = dataclasses.replace(
+                req,
+                target_current_a=0.0,
+                max_charge_power_w=0.0,
+                min_charge_power_w=0.0,
+                max_charge_current_a=0.0,
+                max_discharge_power_w=0.0,
+                min_discharge_power_w=0.0,
+                max_discharge_current_a=0.0,
+            )
         bpt = is_bidirectional(self.ctx.service)
         neg = self._negative
         v = req.present_voltage_v
@@ -653,6 +700,13 @@ class EvccSession:
             control_mode=mode,
         )
 
+    def _build_power_delivery_standby(self, now: float) -> PowerDeliveryReq:
+        return PowerDeliveryReq(
+            header=self._header(now),
+            ev_processing=Processing.FINISHED,
+            charge_progress=ChargeProgress.STANDBY,
+        )
+
     def _build_power_delivery_renegotiate(self, now: float) -> PowerDeliveryReq:
         return PowerDeliveryReq(
             header=self._header(now),
@@ -719,7 +773,13 @@ class EvccSession:
             raise errors.PeerFailed("SessionSetupRes with an all-zero SessionID")
         self.ctx.session_id = sid
         self._emit(SessionEstablished(t=now, session_id=sid.hex()))
-        return "new"
+        return "check_in" if self.config.vehicle_check_in else "new"
+
+    def _on_VehicleCheckInRes(self, res: Any, now: float) -> str:
+        return "ok"
+
+    def _on_VehicleCheckOutRes(self, res: Any, now: float) -> str:
+        return "ok"
 
     def _on_AuthorizationSetupRes(self, res: Any, now: float) -> str:
         ctx = self.ctx
@@ -753,6 +813,25 @@ class EvccSession:
         return "ok"
 
     def _on_AuthorizationRes(self, res: Any, now: float) -> str:
+        code = res.response_code
+        if isinstance(code, ResponseCode) and not code.is_ok:  # a WARNING (FAILED raised)
+            ctx = self.ctx
+            can_fall_back = (
+                ctx.auth is AuthorizationType.PNC
+                and AuthorizationType.EIM in ctx.offered_auth
+                and self.config.auth_fallback_to_eim
+                and not ctx.fell_back_to_eim
+            )
+            if can_fall_back:
+                ctx.auth = AuthorizationType.EIM
+                ctx.fell_back_to_eim = True
+                return "retry"
+            ctx.failure = f"not authorized: AuthorizationRes answered {code.value}"
+            ctx.stop_kind = ChargingSession.TERMINATE
+            self._emit(
+                ProtocolError(t=now, kind="not_authorized", detail=ctx.failure, response_code=None)
+            )
+            return "give_up"
         return "ok" if res.evse_processing is Processing.FINISHED else "ongoing"
 
     def _on_ServiceDiscoveryRes(self, res: Any, now: float) -> str:
@@ -836,14 +915,28 @@ class EvccSession:
         return "ongoing"
 
     def _on_PowerDeliveryRes(self, res: Any, now: float) -> str:
-        if self.state is E.POWER_DELIVERY_START and self.ctx.charge_loop_started is None:
-            self.ctx.charge_loop_started = now
+        ctx = self.ctx
+        if self.state is E.POWER_DELIVERY_START:
+            if ctx.charge_loop_started is None:
+                ctx.charge_loop_started = now
+            if ctx.standby == "active":
+                ctx.standby = "done"
+        if self.state is E.POWER_DELIVERY_STANDBY:
+            refused = res.response_code is ResponseCode.WARNING_STANDBY_NOT_ALLOWED
+            ctx.standby = "refused" if refused else "active"
+            ctx.standby_since = now
         if self.state is E.POWER_DELIVERY_STOP:
             skip = not self.config.welding_detection or (
-                self.ctx.stop_kind is ChargingSession.SERVICE_RENEGOTIATION
+                ctx.stop_kind is ChargingSession.SERVICE_RENEGOTIATION
             )
-            return "skip_welding" if skip else "ok"
+            if skip:
+                return "check_out" if self._checks_out() else "skip_welding"
+            return "ok"
         return "ok"
+
+    def _checks_out(self) -> bool:
+        """VehicleCheckOut before SessionStop(Terminate) when configured."""
+        return self.config.vehicle_check_out and self.ctx.stop_kind is ChargingSession.TERMINATE
 
     def _on_DC_ChargeLoopRes(self, res: Any, now: float) -> str:
         ctx = self.ctx
@@ -899,6 +992,8 @@ class EvccSession:
                 return "stop"
             elif note is EvseNotification.SCHEDULE_RENEGOTIATION:
                 return "renegotiate"
+            elif note is EvseNotification.EXIT_STANDBY and ctx.standby == "active":
+                return "switch"  # PowerDelivery(Start) ends the standby
         if self._stop_requested or self.power.fault is not None:
             return "stop"
         started = ctx.charge_loop_started if ctx.charge_loop_started is not None else now
@@ -914,6 +1009,19 @@ class EvccSession:
             if now >= departure or (self.power.at_target() and not self.power.bidirectional):
                 ctx.stop_kind = ChargingSession.TERMINATE
                 return "stop"
+        if self._at_v2g_floor(i * v, now):
+            ctx.stop_kind = ChargingSession.TERMINATE
+            ctx.end_reason = "at its V2G floor"
+            return "stop"
+        standby = self.config.standby
+        if standby is not None:
+            if ctx.standby == "none" and now - started >= standby[0]:
+                return "standby"
+            since = ctx.standby_since if ctx.standby_since is not None else now
+            if ctx.standby == "active" and now - since >= standby[1]:
+                return "switch"  # leave standby: PowerDelivery(Start) on the same channel
+        if ctx.standby == "active":
+            return "ok"
         if self.config.control_mode is ControlMode.SCHEDULED and is_bidirectional(ctx.service):
             want = self.power.request(now).target_current_a
             if want == want and want != 0.0 and (want < 0) != ctx.discharge:
@@ -921,11 +1029,30 @@ class EvccSession:
                 return "switch"
         return "ok"
 
+    def _at_v2g_floor(self, power_w: float, now: float) -> bool:
+        """The V2G floor rule (``EvccConfig.v2g_floor_idle_s``): a bidirectional truck within
+        0.5 % SoC of its V2G floor that has not been charged for that long -- the backend keeps
+        discharging (a trickle tapering towards the floor) or holds it at zero -- has nothing
+        more to do at this charger."""
+        limit = self.config.v2g_floor_idle_s
+        ctx = self.ctx
+        if limit is None or not self.power.bidirectional or ctx.standby == "active":
+            ctx.floor_idle_since = None
+            return False
+        floor = self.power.spec.v2g_min_soc
+        at_floor = self.power.battery.soc <= floor + _FLOOR_SOC_TOLERANCE
+        if not at_floor or power_w >= _IDLE_POWER_W:  # charging again: the rule resets
+            ctx.floor_idle_since = None
+            return False
+        if ctx.floor_idle_since is None:
+            ctx.floor_idle_since = now
+        return now - ctx.floor_idle_since >= limit
+
     def _on_DC_WeldingDetectionRes(self, res: Any, now: float) -> str:
         self.ctx.welding_rounds += 1
         v = value(res.evse_present_voltage)
         if v < _WELDING_DONE_V or self.ctx.welding_rounds >= _MAX_WELDING_ROUNDS:
-            return "ok"
+            return "check_out" if self._checks_out() else "ok"
         return "ongoing"
 
     def _on_SessionStopRes(self, res: Any, now: float) -> str:

@@ -114,7 +114,7 @@ def installation_aad(pcid: str, contract: x509.Certificate) -> bytes:
     try:
         ski = contract.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
-        ski = x509.SubjectKeyIdentifier.from_public_key(contract.public_key()).digest  # type: ignore[arg-type]
+        ski = x509.SubjectKeyIdentifier.from_public_key(contract.public_key()).digest
     clean = "".join(c for c in pcid.upper() if c.isalnum())
     return clean.encode("ascii", "replace") + ski.hex().upper().encode("ascii")
 

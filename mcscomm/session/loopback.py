@@ -132,9 +132,15 @@ def default_configs(
 
 
 def make_pair(
-    secc_config: SeccConfig, evcc_config: EvccConfig, *, now: float = 0.0, tls: bool = True
+    secc_config: SeccConfig,
+    evcc_config: EvccConfig,
+    *,
+    now: float = 0.0,
+    tls: bool = True,
+    peer_cert_der: bytes | None = None,
 ) -> tuple[EvccConnection, SeccConnection]:
-    """A fresh EVCC/SECC connection pair sharing one codec."""
-    secc = SeccConnection(secc_config, now=now, tls=tls)
+    """A fresh EVCC/SECC connection pair sharing one codec (``peer_cert_der``: the TLS client
+    certificate the SECC is told about, for the resume check)."""
+    secc = SeccConnection(secc_config, now=now, tls=tls, peer_cert_der=peer_cert_der)
     evcc = EvccConnection(evcc_config, now=now, tls=tls, codec=secc.codec)
     return evcc, secc

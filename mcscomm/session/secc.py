@@ -178,7 +178,11 @@ class SeccSession:
         if next_state is SeccState.CLOSED:
             stop = self.ctx.stop_kind
             result = RESULT_PAUSED if stop == "pause" else RESULT_SUCCESS
-            self._end(now, result, f"SessionStop({(stop or 'terminate').capitalize()})")
+            reason = f"SessionStop({(stop or 'terminate').capitalize()})"
+            if self.ctx.authorization_warnings and not self.ctx.authorized:
+                # the EV gave up after authorization warnings: a clean end, but no charging
+                result, reason = RESULT_FAILED, f"{reason} after a refused authorization"
+            self._end(now, result, reason)
             return
         self._arm_sequence_timer(name, outcome, now)
 
@@ -227,7 +231,8 @@ class SeccSession:
         handler = handlers.HANDLERS[name]
         response, outcome = handler(message, self.ctx)
         if outcome not in outcomes:
-            raise _Internal(f"handler for {name} returned outcome {outcome!r} not in table")
+            # e.g. PowerDeliveryReq(Standby) while waiting for PowerDelivery(Start)
+            raise SequenceError(f"{name} ({outcome}) not allowed in {self.state.name}")
         return response, outcome, outcomes[outcome]
 
     def _fail(self, name: str | None, payload_type: int, exc: SessionError, now: float) -> None:

@@ -8,6 +8,7 @@ subclasses carrying the response code; the session turns them into a FAILED answ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,10 @@ from mcscomm.messages.common_messages import (
     Service,
     ServiceList,
     ServiceParameterList,
+    VehicleCheckInReq,
+    VehicleCheckInRes,
+    VehicleCheckOutReq,
+    VehicleCheckOutRes,
 )
 from mcscomm.messages.common_messages import ParameterSet as MsgParameterSet
 from mcscomm.messages.common_types import EVSEStatus, MessageHeader, MeterInfo
@@ -88,6 +93,8 @@ from mcscomm.messages.enums import (
     ChargeProgress,
     ChargingSession,
     ControlMode,
+    EvCheckOutStatus,
+    EvseCheckOutStatus,
     EvseNotification,
     PowerToleranceAcceptance,
     Processing,
@@ -235,9 +242,44 @@ def _verify(ctx: SeccContext, signature: Any, fragment: Any, chain: list[bytes])
     ctx.signatures.verify(signature, fragment, chain, MO_ROOT, ctx.now)
 
 
+#: Authorization outcomes answered with a WARNING code after which the session goes on: the EVCC
+#: may send another AuthorizationReq (e.g. EIM after a refused PnC contract) or SessionStop.
+_AUTH_WARNINGS = (
+    errors.ChallengeInvalid,
+    errors.AuthorizationFailed,
+    errors.AuthorizationSelectionInvalid,
+)
+
+
 def handle_authorization(req: AuthorizationReq, ctx: SeccContext) -> tuple[AuthorizationRes, str]:
     """EIM or PnC (signature with the contract key, GenChallenge); Ongoing while the backend
-    decides, at most V2G_SECC_Ongoing_Performance_Time (55 s, facts §5.1)."""
+    decides, at most V2G_SECC_Ongoing_Performance_Time (55 s, facts §5.1).
+
+    WARNING codes (ChallengeInvalid, AuthorizationSelectionInvalid, EIMAuthorizationFailure,
+    GeneralPnCAuthorizationError) do not end the session: -20 reserves FAILED_* for "the session
+    ends" and WARNING_* for "processed, not successful" (facts §4.2), so the SECC stays ready for
+    another AuthorizationReq (EVSEProcessing=Finished, not authorized). ServiceDiscovery stays
+    refused until an authorization succeeds. After ``SeccConfig.max_authorization_attempts``
+    warnings, or when the backend never decided within the ongoing time, the warning is final.
+    """
+    try:
+        return _authorize(req, ctx)
+    except _AUTH_WARNINGS as exc:
+        if exc.final or exc.response_code is None:
+            raise
+        ctx.authorization_warnings += 1
+        if ctx.authorization_warnings >= ctx.config.max_authorization_attempts:
+            raise
+        ctx.ongoing_since.pop("AuthorizationReq", None)
+        res = AuthorizationRes(
+            header=_header(ctx),
+            response_code=ResponseCode(exc.response_code),
+            evse_processing=Processing.FINISHED,
+        )
+        return res, "warning"
+
+
+def _authorize(req: AuthorizationReq, ctx: SeccContext) -> tuple[AuthorizationRes, str]:
     selected = req.selected_authorization_service
     if selected not in ctx.offered_auth:
         raise errors.AuthorizationSelectionInvalid(f"{selected.value} was not offered")
@@ -262,7 +304,9 @@ def handle_authorization(req: AuthorizationReq, ctx: SeccContext) -> tuple[Autho
     if decision is None:
         since = ctx.ongoing_since.setdefault("AuthorizationReq", ctx.now)
         if ctx.now - since >= ctx.config.timings.secc_ongoing_performance_s:
-            raise _auth_failure(selected, "backend did not decide within the ongoing time")
+            late = _auth_failure(selected, "backend did not decide within the ongoing time")
+            late.final = True  # V2G_SECC_Ongoing_Performance_Time is over: the session ends
+            raise late
         res = AuthorizationRes(
             header=_header(ctx), response_code=ResponseCode.OK, evse_processing=Processing.ONGOING
         )
@@ -276,7 +320,7 @@ def handle_authorization(req: AuthorizationReq, ctx: SeccContext) -> tuple[Autho
     return res, "ok"
 
 
-def _auth_failure(selected: AuthorizationType, detail: str) -> errors.SessionError:
+def _auth_failure(selected: AuthorizationType, detail: str) -> errors.AuthorizationFailed:
     exc = errors.AuthorizationFailed(detail)
     if selected is AuthorizationType.PNC:
         exc.response_code = ResponseCode.WARNING_GENERAL_PNC_AUTHORIZATION_ERROR.value
@@ -515,6 +559,7 @@ def handle_schedule_exchange(
             f"{type(mode).__name__} does not fit the selected control mode {ctx.control_mode.name}"
         )
     ctx.schedule_request = _energy_request(mode, ctx.now)
+    ctx.maximum_supporting_points = req.maximum_supporting_points
     if ctx.schedule_rounds < ctx.config.schedule_exchange_ongoing_rounds:
         ctx.schedule_rounds += 1
         since = ctx.ongoing_since.setdefault("ScheduleExchangeReq", ctx.now)
@@ -640,6 +685,9 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
             code = _select_schedule(req, ctx)
         if not ctx.power.start(ctx.now):
             raise errors.PowerDeliveryNotApplied("contactors latched open by a fault")
+        ctx.standby = False
+        if ctx.pending_notification is EvseNotification.EXIT_STANDBY:
+            ctx.pending_notification = None  # the EV acted on it
         if ctx.charge_loop_started is None:
             ctx.charge_loop_started = ctx.now
         outcome = "start"
@@ -652,7 +700,17 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
             ctx.pending_notification = None
         outcome = "renegotiate"
     else:
-        raise errors.InvalidRequest("ChargeProgress=Standby is not supported")
+        # ChargeProgress=Standby: power transfer pauses with the contactors closed; the EV keeps
+        # the charge loop alive and leaves standby with PowerDelivery(Start) (possibly on the
+        # SECC's EVSENotification=ExitStandby). A charger that does not allow it answers
+        # WARNING_StandbyNotAllowed and keeps delivering power (facts §4.2).
+        if ctx.charge_loop_started is None:
+            raise errors.SequenceError("ChargeProgress=Standby before PowerDelivery(Start)")
+        if ctx.config.standby_allowed:
+            ctx.standby = True
+        else:
+            code = ResponseCode.WARNING_STANDBY_NOT_ALLOWED
+        outcome = "standby"
     return PowerDeliveryRes(header=_header(ctx), response_code=code), outcome
 
 
@@ -803,6 +861,8 @@ def handle_dc_charge_loop(req: DC_ChargeLoopReq, ctx: SeccContext) -> tuple[DC_C
         # libiso15118 dc_charge_loop.cpp answers a control-mode mismatch with FAILED
         raise errors.InvalidRequest(f"{type(mode).__name__} does not fit the session")
     request = _ev_request(req, ctx, bpt)
+    if ctx.standby:
+        request = dataclasses.replace(request, stop=True)  # no power in standby
     d = ctx.power.step(ctx.now, request)
     current = d.present_current_a
     factor = ctx.config.faults.exceed_limit
@@ -952,6 +1012,38 @@ def handle_session_stop(req: SessionStopReq, ctx: SeccContext) -> tuple[SessionS
     return SessionStopRes(header=_header(ctx), response_code=ResponseCode.OK), outcome
 
 
+# -- VehicleCheckIn / VehicleCheckOut (optional, facts §4.3 rows 1a and "—") -------------------
+def handle_vehicle_check_in(
+    req: VehicleCheckInReq, ctx: SeccContext
+) -> tuple[VehicleCheckInRes, str]:
+    """Acknowledge the truck's check-in (after SessionSetup); the optional parking guidance
+    comes from the configuration (``SeccConfig.parking_space`` and friends)."""
+    ctx.check_in_status = req.ev_check_in_status.value
+    cfg = ctx.config
+    res = VehicleCheckInRes(
+        header=_header(ctx),
+        response_code=ResponseCode.OK,
+        parking_space=cfg.parking_space,
+        device_location=cfg.device_location,
+        target_distance=cfg.target_distance,
+    )
+    return res, "ok"
+
+
+def handle_vehicle_check_out(
+    req: VehicleCheckOutReq, ctx: SeccContext
+) -> tuple[VehicleCheckOutRes, str]:
+    """The truck announces it leaves at CheckOutTime (Unix s): ``Completed`` when that time has
+    come (power delivery is already stopped in this state), ``Scheduled`` when it lies ahead."""
+    ahead = req.check_out_time > timestamp(ctx.now)
+    done = req.ev_check_out_status is EvCheckOutStatus.COMPLETED or not ahead
+    status = EvseCheckOutStatus.COMPLETED if done else EvseCheckOutStatus.SCHEDULED
+    res = VehicleCheckOutRes(
+        header=_header(ctx), response_code=ResponseCode.OK, evse_check_out_status=status
+    )
+    return res, "ok"
+
+
 HANDLERS: dict[str, Handler] = {
     "SupportedAppProtocolReq": handle_supported_app_protocol,
     "SessionSetupReq": handle_session_setup,
@@ -970,4 +1062,6 @@ HANDLERS: dict[str, Handler] = {
     "MeteringConfirmationReq": handle_metering_confirmation,
     "DC_WeldingDetectionReq": handle_dc_welding_detection,
     "SessionStopReq": handle_session_stop,
+    "VehicleCheckInReq": handle_vehicle_check_in,
+    "VehicleCheckOutReq": handle_vehicle_check_out,
 }

@@ -74,11 +74,14 @@ class EvccState(enum.Enum):
     PRE_CHARGE = enum.auto()
     POWER_DELIVERY_START = enum.auto()
     CHARGE_LOOP = enum.auto()
+    POWER_DELIVERY_STANDBY = enum.auto()
     POWER_DELIVERY_RENEGOTIATE = enum.auto()
     RENEGOTIATED_SCHEDULE = enum.auto()
     POWER_DELIVERY_STOP = enum.auto()
     WELDING_DETECTION = enum.auto()
     SESSION_STOP = enum.auto()
+    VEHICLE_CHECK_IN = enum.auto()
+    VEHICLE_CHECK_OUT = enum.auto()
     CLOSED = enum.auto()
 
 
@@ -109,10 +112,15 @@ _SECC: dict[SeccState, dict[str, dict[str, SeccState]]] = {
     },
     S.WAIT_AUTHORIZATION_SETUP: {
         "AuthorizationSetupReq": {"ok": S.WAIT_AUTHORIZATION},
+        "VehicleCheckInReq": {"ok": S.WAIT_AUTHORIZATION_SETUP},  # optional, after SessionSetup
         "SessionStopReq": _STOP_OUTCOMES,
     },
     S.WAIT_AUTHORIZATION: {
-        "AuthorizationReq": {"ongoing": S.WAIT_AUTHORIZATION, "ok": S.WAIT_SERVICE_DISCOVERY},
+        "AuthorizationReq": {
+            "ongoing": S.WAIT_AUTHORIZATION,
+            "warning": S.WAIT_AUTHORIZATION,  # not authorized; the EV may try again or stop
+            "ok": S.WAIT_SERVICE_DISCOVERY,
+        },
         "CertificateInstallationReq": {"ok": S.WAIT_AUTHORIZATION},
         "SessionStopReq": _STOP_OUTCOMES,
     },
@@ -146,7 +154,8 @@ _SECC: dict[SeccState, dict[str, dict[str, SeccState]]] = {
         "PowerDeliveryReq": {
             "stop": S.STOPPING,
             "renegotiate": S.WAIT_RENEGOTIATED_SCHEDULE,
-            "start": S.CHARGE_LOOP,  # channel switch Charge <-> Discharge (BPT)
+            "start": S.CHARGE_LOOP,  # channel switch Charge <-> Discharge (BPT), end of standby
+            "standby": S.CHARGE_LOOP,  # ChargeProgress=Standby: the loop goes on without power
         },
     },
     S.WAIT_RENEGOTIATED_SCHEDULE: {
@@ -163,6 +172,7 @@ _SECC: dict[SeccState, dict[str, dict[str, SeccState]]] = {
     S.STOPPING: {
         "DC_WeldingDetectionReq": {"ok": S.STOPPING},
         "MeteringConfirmationReq": {"ok": S.STOPPING},
+        "VehicleCheckOutReq": {"ok": S.STOPPING},  # optional, power delivery is over
         "SessionStopReq": _STOP_OUTCOMES,
     },
     S.CLOSED: {},
@@ -182,8 +192,10 @@ _EVCC: dict[EvccState, dict[str, tuple[EvccState, Delay]]] = {
     E.SAP: {"ok": (E.SESSION_SETUP, D.NOW)},
     E.SESSION_SETUP: {
         "new": (E.AUTHORIZATION_SETUP, D.NOW),
+        "check_in": (E.VEHICLE_CHECK_IN, D.NOW),
         "resumed": (E.CHARGE_PARAMETER_DISCOVERY, D.NOW),
     },
+    E.VEHICLE_CHECK_IN: {"ok": (E.AUTHORIZATION_SETUP, D.NOW)},
     E.AUTHORIZATION_SETUP: {
         "ok": (E.AUTHORIZATION, D.NOW),
         "install": (E.CERTIFICATE_INSTALLATION, D.NOW),
@@ -192,7 +204,12 @@ _EVCC: dict[EvccState, dict[str, tuple[EvccState, Delay]]] = {
         "ok": (E.AUTHORIZATION, D.NOW),
         "ongoing": (E.CERTIFICATE_INSTALLATION, D.POLL),
     },
-    E.AUTHORIZATION: {"ok": (E.SERVICE_DISCOVERY, D.NOW), "ongoing": (E.AUTHORIZATION, D.POLL)},
+    E.AUTHORIZATION: {
+        "ok": (E.SERVICE_DISCOVERY, D.NOW),
+        "ongoing": (E.AUTHORIZATION, D.POLL),
+        "retry": (E.AUTHORIZATION, D.NOW),  # after a WARNING: EIM instead of PnC
+        "give_up": (E.SESSION_STOP, D.NOW),  # after a WARNING: not authorized, stop cleanly
+    },
     E.SERVICE_DISCOVERY: {"ok": (E.SERVICE_DETAIL, D.NOW)},
     E.SERVICE_DETAIL: {"ok": (E.SERVICE_SELECTION, D.NOW), "more": (E.SERVICE_DETAIL, D.NOW)},
     E.SERVICE_SELECTION: {"ok": (E.CHARGE_PARAMETER_DISCOVERY, D.NOW)},
@@ -206,7 +223,9 @@ _EVCC: dict[EvccState, dict[str, tuple[EvccState, Delay]]] = {
         "switch": (E.POWER_DELIVERY_START, D.NOW),
         "stop": (E.POWER_DELIVERY_STOP, D.NOW),
         "renegotiate": (E.POWER_DELIVERY_RENEGOTIATE, D.NOW),
+        "standby": (E.POWER_DELIVERY_STANDBY, D.NOW),
     },
+    E.POWER_DELIVERY_STANDBY: {"ok": (E.CHARGE_LOOP, D.CYCLE)},
     E.POWER_DELIVERY_RENEGOTIATE: {"ok": (E.RENEGOTIATED_SCHEDULE, D.NOW)},
     E.RENEGOTIATED_SCHEDULE: {
         "ok": (E.POWER_DELIVERY_START, D.NOW),
@@ -215,8 +234,14 @@ _EVCC: dict[EvccState, dict[str, tuple[EvccState, Delay]]] = {
     E.POWER_DELIVERY_STOP: {
         "ok": (E.WELDING_DETECTION, D.NOW),
         "skip_welding": (E.SESSION_STOP, D.NOW),
+        "check_out": (E.VEHICLE_CHECK_OUT, D.NOW),
     },
-    E.WELDING_DETECTION: {"ok": (E.SESSION_STOP, D.NOW), "ongoing": (E.WELDING_DETECTION, D.POLL)},
+    E.WELDING_DETECTION: {
+        "ok": (E.SESSION_STOP, D.NOW),
+        "ongoing": (E.WELDING_DETECTION, D.POLL),
+        "check_out": (E.VEHICLE_CHECK_OUT, D.NOW),
+    },
+    E.VEHICLE_CHECK_OUT: {"ok": (E.SESSION_STOP, D.NOW)},
     E.SESSION_STOP: {
         "ok": (E.CLOSED, D.NEVER),
         "service_renegotiation": (E.SERVICE_DISCOVERY, D.NOW),
@@ -246,11 +271,14 @@ EVCC_REQUEST: Mapping[EvccState, str] = MappingProxyType(
         E.PRE_CHARGE: "DC_PreChargeReq",
         E.POWER_DELIVERY_START: "PowerDeliveryReq",
         E.CHARGE_LOOP: "DC_ChargeLoopReq",
+        E.POWER_DELIVERY_STANDBY: "PowerDeliveryReq",
         E.POWER_DELIVERY_RENEGOTIATE: "PowerDeliveryReq",
         E.RENEGOTIATED_SCHEDULE: "ScheduleExchangeReq",
         E.POWER_DELIVERY_STOP: "PowerDeliveryReq",
         E.WELDING_DETECTION: "DC_WeldingDetectionReq",
         E.SESSION_STOP: "SessionStopReq",
+        E.VEHICLE_CHECK_IN: "VehicleCheckInReq",
+        E.VEHICLE_CHECK_OUT: "VehicleCheckOutReq",
     }
 )
 

@@ -1,4 +1,4 @@
-"""Options and helpers shared by ``mcscomm session``, ``secc`` and ``evcc``."""
+"""Command-line options and helpers shared by `mcscomm session`, `secc` and `evcc`."""
 
 from __future__ import annotations
 
