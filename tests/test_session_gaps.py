@@ -22,6 +22,7 @@ from mcscomm.session.config import (
 from mcscomm.session.events import (
     MessageReceived,
     MessageSent,
+    MeteringConfirmed,
     PowerSample,
     SessionEstablished,
     SessionPaused,
@@ -439,10 +440,25 @@ def test_pnc_refused_then_eim_accepted(pki: Manifest) -> None:
 
     secc_cfg, evcc_cfg = default_configs(pki=pki)
     secc_cfg.authorizer = PncRefused()
-    evcc_cfg.duration_s = 1.0
+    secc_cfg.metering_interval_s = 1.0  # an unsigned (EIM) confirmation must be accepted
+    evcc_cfg.duration_s = 3.0
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     r = run_pair(evcc, secc)
     codes = [_code(e.document) for e in _sent(r, "secc") if e.message == "AuthorizationRes"]
     assert codes == ["WARNING_GeneralPnCAuthorizationError", "OK"]
     assert r.ended("secc").result == "success"  # type: ignore[union-attr]
-    assert secc.session.ctx.selected_auth is AuthorizationType.EIM
+    ctx = secc.session.ctx
+    assert ctx.selected_auth is AuthorizationType.EIM and ctx.contract_chain is None
+    assert r.of_type("secc", MeteringConfirmed)
+
+
+def test_exit_standby_without_standby_is_dropped(pki: Manifest) -> None:
+    secc_cfg, evcc_cfg = default_configs(pki=pki, scenario=None)
+    secc_cfg.notifications = ((1.0, EvseNotification.EXIT_STANDBY),)
+    evcc_cfg.duration_s = 3.0
+    evcc, secc = make_pair(secc_cfg, evcc_cfg)
+    secc.set_backend(300_000.0, 0.0)
+    r = run_pair(evcc, secc)
+    assert r.ended("secc").result == "success"  # type: ignore[union-attr]
+    loop_res = [e.document for e in _sent(r, "secc") if e.message == "DC_ChargeLoopRes"]
+    assert not any(b"ExitStandby" in d for d in loop_res)

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import signal
 import ssl
 import statistics
 import subprocess
@@ -192,6 +193,7 @@ class _Window:
         self.settled = 0
         self.steady_from = math.inf
         self.stop_at = math.inf
+        self.opened = asyncio.Event()
 
     def entered(self, now: float) -> None:
         self.settled += 1
@@ -205,6 +207,7 @@ class _Window:
         if self.settled >= self.trucks and math.isinf(self.steady_from):
             self.steady_from = now + 0.5
             self.stop_at = self.steady_from + self.seconds
+            self.opened.set()
 
 
 class _Replay:
@@ -351,10 +354,10 @@ async def _trucks(
 
     async def watch_cpu() -> None:
         # SECC CPU share over the measured window: ~100 % means the SECC is the bottleneck.
-        while math.isinf(window.steady_from):
-            await asyncio.sleep(0.1)
+        await window.opened.wait()
         await asyncio.sleep(max(0.0, window.steady_from - loop.time()))
         cpu["start"] = _cpu_seconds(secc_pid)
+        os.kill(secc_pid, signal.SIGUSR1)  # the SECC restarts its response-time statistics
         await asyncio.sleep(window.seconds)
         cpu["end"] = _cpu_seconds(secc_pid)
 
@@ -415,6 +418,12 @@ def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
             secc.kill()
         rest = Path(log.name).read_text()
         log.close()
+    secc_ms: dict[str, float] = {}
+    for text in rest.splitlines():
+        if "response time p50" in text:
+            part = text.split("response time p50 ", 1)[1]
+            secc_ms["p50"] = float(part.split(" ms", 1)[0])
+            secc_ms["p99"] = float(part.split("p99 ", 1)[1].split(" ms", 1)[0])
     # The SECC prints one summary line per session; count why sessions failed on its side
     # ("connection lost" is every truck leaving at the end of the window).
     secc_reasons: dict[str, int] = {}
@@ -428,6 +437,8 @@ def p99(n: int, quick: bool, certs: Path) -> dict[str, Any]:
     return {
         "p99_ms": round(samples[int(0.99 * (len(samples) - 1))] * 1e3, 2),
         "p50_ms": round(statistics.median(samples) * 1e3, 2),
+        "secc_p99_ms": secc_ms.get("p99"),
+        "secc_p50_ms": secc_ms.get("p50"),
         "samples": len(samples),
         "failed_trucks": failed,
         "secc_cpu_share": None if secc_cpu is None else round(secc_cpu, 2),

@@ -124,6 +124,9 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, finished.set)
+    # SIGUSR1 restarts the response-time statistics (e.g. once a load test reaches steady state).
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, server.stats.response_times.clear)
     try:
         await finished.wait()
     finally:
@@ -131,7 +134,15 @@ async def _serve(
         if writer is not None:
             writer.close()
     failed = [o for o in outcomes if not o.ok]
-    print(f"SECC served {len(outcomes)} sessions, {len(failed)} failed", flush=True)
+    stats = server.stats
+    p50, p99 = stats.response_percentile(0.5), stats.response_percentile(0.99)
+    timing = (
+        ""
+        if p50 is None or p99 is None
+        else f"; response time p50 {p50 * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
+        f" over {len(stats.response_times)} requests"
+    )
+    print(f"SECC served {len(outcomes)} sessions, {len(failed)} failed{timing}", flush=True)
     if args.sessions is not None and failed:
         return fail("secc", f"{len(failed)} of {len(outcomes)} sessions failed: {failed[0].reason}")
     return 0

@@ -38,9 +38,9 @@ from mcscomm.conformance.wire import (
 from mcscomm.messages.app_protocol import AppProtocol, SupportedAppProtocolReq
 from mcscomm.messages.common_messages import (
     AuthorizationReq,
-    Scheduled_EVPPTControlMode,
     AuthorizationSetupReq,
     PowerDeliveryReq,
+    Scheduled_EVPPTControlMode,
     SelectedService,
     ServiceDetailReq,
     ServiceSelectionReq,

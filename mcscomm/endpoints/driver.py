@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -92,6 +94,8 @@ class ConnectionDriver(asyncio.Protocol):
         self._start = start
         self._admit = admit
         self._on_closed = on_closed
+        #: Where to append response times (seconds) of requests answered at once; None: off.
+        self.response_times: deque[float] | None = None
         self.connection: SansIoConnection | None = None
         self.transport: asyncio.Transport | None = None
         self.done: asyncio.Future[SessionOutcome] = asyncio.get_running_loop().create_future()
@@ -140,12 +144,16 @@ class ConnectionDriver(asyncio.Protocol):
             return  # closing: whatever else arrives is dropped
         now = self._clock.now()
         self._last_rx = now
+        started = time.perf_counter()
         try:
             conn.receive_data(data, now)
         except Exception as exc:
             self._fail("processing received data", exc)
             return
-        self._pump(now)
+        if self._pump(now) and self.response_times is not None:
+            # Wall-clock time from the request's bytes being handed to us to its response being
+            # written: this side's share of the round trip (V2G_SECC_Msg_Performance_Time).
+            self.response_times.append(time.perf_counter() - started)
 
     def eof_received(self) -> bool | None:
         return None  # close our side as well; connection_lost follows
@@ -208,8 +216,11 @@ class ConnectionDriver(asyncio.Protocol):
             if type(event).__name__ == "SessionEnded":
                 self._ended = (str(event.result), str(event.reason))
 
-    def _pump(self, now: float) -> None:
-        """Flush events and bytes after any call into the connection; then re-arm the timer."""
+    def _pump(self, now: float) -> bool:
+        """Flush events and bytes after any call into the connection; then re-arm the timer.
+
+        Returns True when bytes were written.
+        """
         conn = self.connection
         transport = self.transport
         assert conn is not None and transport is not None
@@ -218,14 +229,16 @@ class ConnectionDriver(asyncio.Protocol):
             out = conn.data_to_send()
         except Exception as exc:
             self._fail("collecting output", exc)
-            return
-        if out and not transport.is_closing():
+            return False
+        written = bool(out) and not transport.is_closing()
+        if written:
             self._clock.sent(self._tx, len(out))
             transport.write(out)
         if conn.closed:
             self._close_transport()
         else:
             self._arm()
+        return written
 
     def _arm(self) -> None:
         conn = self.connection

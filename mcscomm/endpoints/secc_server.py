@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,16 @@ class ServerStats:
     tls_failed: int = 0
     active: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: Wall-clock seconds from a request's bytes reaching a session to its response being
+    #: written (the SECC's share of each round trip), most recent first out; bounded.
+    response_times: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+
+    def response_percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of :attr:`response_times` in seconds, None when empty."""
+        if not self.response_times:
+            return None
+        ordered = sorted(self.response_times)
+        return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
 class SeccServer:
@@ -190,6 +201,7 @@ class SeccServer:
             )
             return False
         self._drivers.add(driver)
+        driver.response_times = self.stats.response_times
         self.stats.accepted += 1
         self.stats.active = len(self._drivers)
         return True

@@ -271,6 +271,11 @@ def handle_authorization(req: AuthorizationReq, ctx: SeccContext) -> tuple[Autho
         if ctx.authorization_warnings >= ctx.config.max_authorization_attempts:
             raise
         ctx.ongoing_since.pop("AuthorizationReq", None)
+        # nothing of the refused attempt stays (a later EIM session has no contract to verify
+        # MeteringConfirmation with)
+        ctx.contract_chain = None
+        ctx.emaid = None
+        ctx.selected_auth = None
         res = AuthorizationRes(
             header=_header(ctx),
             response_code=ResponseCode(exc.response_code),
@@ -921,6 +926,8 @@ def _meter_info(ctx: SeccContext) -> MeterInfo:
 def _notification(ctx: SeccContext) -> tuple[EVSEStatus | None, MeterInfo | None]:
     """Pending EVSENotification, or a MeteringConfirmation trigger (V2G20-1083): the trigger is
     not repeated until a MeteringConfirmationReq or NotificationMaxDelay passes (V2G20-2105)."""
+    if ctx.pending_notification is EvseNotification.EXIT_STANDBY and not ctx.standby:
+        ctx.pending_notification = None  # nothing to exit
     if ctx.pending_notification is not None:
         kind = ctx.pending_notification
         if kind is EvseNotification.METERING_CONFIRMATION:
