@@ -190,12 +190,15 @@ class SessionRecorder:
         self._last_t = 0.0
 
     # -- inputs ----------------------------------------------------------------------------------
-    def lifecycle(self, now: float, name: str, **details: object) -> None:
+    def lifecycle(self, now: float, name: str, side: str | None = None, **details: object) -> None:
         """An endpoint event (connected, tls, communication_lost, error, closed, ...)."""
         t = self._t(now)
-        self._emit({"t": t, "kind": "event", "event": name, **details})
+        record: dict[str, Any] = {"t": t, "kind": "event", "event": name}
+        if side is not None:
+            record["side"] = side
+        self._emit({**record, **details})
         if self.human is not None and name != "closed":
-            self._say(f"{t:9.3f} s  event  {name}  {_kv(details)}")
+            self._say(f"{t:9.3f} s  {side or 'endpoint':<10}  {name}  {_kv(details)}".rstrip())
 
     def event(self, event: object, side: str) -> None:
         """A session event from ``next_event()`` (``mcscomm.session.events``)."""

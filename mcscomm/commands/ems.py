@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 
-from mcscomm.commands._common import fail, host_port
+from mcscomm.endpoints.cli_options import fail, host_port
 
 HELP = (
     "run a depot CSMS/EMS over OCPP 2.1: chargers connect to ws://HOST:PORT/STATION_ID; the "

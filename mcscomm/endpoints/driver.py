@@ -121,13 +121,15 @@ class ConnectionDriver(asyncio.Protocol):
         self.peer = _fmt(peer)
         transport.set_write_buffer_limits(high=self._limits.write_buffer_high)
         if self._admit is not None and not self._admit(self):
-            self.recorder.lifecycle(now, "rejected", peer=self.peer, reason="connection limit")
+            self.recorder.lifecycle(
+                now, "rejected", side=self.side, peer=self.peer, reason="connection limit"
+            )
             transport.abort()
             return
-        details: dict[str, object] = {"peer": self.peer, "local": _fmt(sock), "side": self.side}
-        self.recorder.lifecycle(now, "connected", **details)
+        details: dict[str, object] = {"peer": self.peer, "local": _fmt(sock)}
+        self.recorder.lifecycle(now, "connected", side=self.side, **details)
         ssl_object = transport.get_extra_info("ssl_object")
-        self.recorder.lifecycle(now, "tls", **tls_details(ssl_object))
+        self.recorder.lifecycle(now, "tls", side=self.side, **tls_details(ssl_object))
         try:
             self.connection = self._factory(now)
             if self._start is not None:
@@ -176,7 +178,9 @@ class ConnectionDriver(asyncio.Protocol):
             # Communication loss mid-session: the session must drive power to its safe state.
             reason = f"connection lost ({exc})" if exc else "peer closed the connection"
             _log.warning("%s: communication lost with %s: %s", self.label, self.peer, reason)
-            self.recorder.lifecycle(now, "communication_lost", peer=self.peer, reason=reason)
+            self.recorder.lifecycle(
+                now, "communication_lost", side=self.side, peer=self.peer, reason=reason
+            )
             lost = getattr(conn, "connection_lost", None)
             try:
                 if callable(lost):
@@ -285,7 +289,7 @@ class ConnectionDriver(asyncio.Protocol):
     def _abort_idle(self, now: float) -> None:
         reason = f"idle for {self._limits.idle_timeout:g} s"
         _log.warning("%s: dropping %s: %s", self.label, self.peer, reason)
-        self.recorder.lifecycle(now, "idle_timeout", peer=self.peer, reason=reason)
+        self.recorder.lifecycle(now, "idle_timeout", side=self.side, peer=self.peer, reason=reason)
         self._failure = reason
         lost = getattr(self.connection, "connection_lost", None)
         with contextlib.suppress(Exception):
@@ -309,7 +313,13 @@ class ConnectionDriver(asyncio.Protocol):
         )
         self._failure = f"{type(exc).__name__}: {exc}"
         self.recorder.lifecycle(
-            now, "error", peer=self.peer, where=where, error=type(exc).__name__, detail=str(exc)
+            now,
+            "error",
+            side=self.side,
+            peer=self.peer,
+            where=where,
+            error=type(exc).__name__,
+            detail=str(exc),
         )
         self._close_transport()
 
@@ -331,7 +341,9 @@ class ConnectionDriver(asyncio.Protocol):
         else:
             result = "failed" if conn.close_reason else "success"
             reason = conn.close_reason or "closed"
-        self.recorder.lifecycle(now, "closed", peer=self.peer, result=result, reason=reason)
+        self.recorder.lifecycle(
+            now, "closed", side=self.side, peer=self.peer, result=result, reason=reason
+        )
         self.done.set_result(SessionOutcome(self.label, result, reason))
         if self._on_closed is not None:
             self._on_closed(self)

@@ -91,7 +91,9 @@ async def run_evcc(
             )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
         reason = _connect_error(exc, host, port)
-        recorder.lifecycle(clock.now(), "connect_failed", peer=f"{host}:{port}", reason=reason)
+        recorder.lifecycle(
+            clock.now(), "connect_failed", side="evcc", peer=f"{host}:{port}", reason=reason
+        )
         outcome = SessionOutcome(label, "failed", reason)
         return EvccResult(
             outcome, recorder.finish("failed", reason) if finish else recorder.summary
