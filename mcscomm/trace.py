@@ -279,6 +279,8 @@ class SessionRecorder:
                 self.human = None
 
     def _message(self, t: float, event: object) -> None:
+        if self.writer is None and self.human is None:
+            return  # nobody reads it: a busy SECC should not pay for it
         document = bytes(getattr(event, "document", b""))
         record: dict[str, Any] = {
             "t": t,
@@ -330,6 +332,8 @@ class SessionRecorder:
             )
 
     def _generic(self, t: float, name: str, event: object, side: str) -> None:
+        if self.writer is None and self.human is None:
+            return
         details: dict[str, Any] = {}
         if dataclasses.is_dataclass(event):
             for field in dataclasses.fields(event):
