@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pki_fixtures import get_pki
 
 from mcscomm.conformance import catalogue, faults
 from mcscomm.conformance.model import Role, Verdict
@@ -14,7 +15,6 @@ from mcscomm.conformance.pics import Pics
 from mcscomm.conformance.runner import run_case
 from mcscomm.conformance.sut import InProcessEvcc, InProcessSecc
 from mcscomm.conformance.tlsvariants import PkiSet
-from tests.pki_fixtures import get_pki
 
 CASES = catalogue.all_cases()
 ID = re.compile(r"^TC_(SECC|EVCC)_(CMN|DC)_(VTB|ITB)_[A-Za-z0-9_]+_\d{3}$")

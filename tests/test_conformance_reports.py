@@ -162,7 +162,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from tests.pki_fixtures import get_pki
+    from pki_fixtures import get_pki
 
     return str(get_pki(tmp_path_factory.getbasetemp() / "pki", "secp521r1").directory)
 

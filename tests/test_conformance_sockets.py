@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.pki_fixtures import get_pki
+from pki_fixtures import get_pki
 
 MCSCOMM = [sys.executable, "-m", "mcscomm.cli"]
 

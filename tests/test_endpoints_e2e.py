@@ -106,3 +106,48 @@ async def test_plain_tcp_under_the_lenient_profile(pki_dir: Path) -> None:
     result, records = await _run(options)
     assert result.ok, (result.evcc, result.secc)  # type: ignore[attr-defined]
     assert next(r for r in records if r.get("event") == "tls")["tls"] is False
+
+
+async def test_host_actions_steer_the_pair(pki_dir: Path) -> None:
+    """run_pair actions: the backend asks for discharge at 20 s, the truck stops at 40 s."""
+    options = SessionOptions(pki_dir=pki_dir, scenario=None)
+    manifest = load_pki(options)
+    server_ssl, client_ssl = tls_contexts(manifest)
+    stream = io.StringIO()
+    result = await run_pair(
+        secc_factory(secc_config(options, manifest), tls=True),
+        evcc_connection(evcc_config(options, manifest)),
+        server_ssl=server_ssl,
+        client_ssl=client_ssl,
+        recorder=SessionRecorder(writer=TraceWriter(stream)),
+        actions=[
+            (20.0, "secc", lambda conn, now: conn.set_backend(-200_000.0, now)),  # type: ignore[attr-defined]
+            (40.0, "evcc", lambda conn, now: conn.stop()),  # type: ignore[attr-defined]
+        ],
+    )
+    assert result.ok, (result.evcc, result.secc)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    power = [r for r in records if r["kind"] == "power"]
+    assert all(r["power_w"] >= 0 for r in power if r["t"] < 20.0)
+    assert any(r["power_w"] < 0 for r in power if 25.0 < r["t"] < 40.0)
+    assert max(r["t"] for r in power) <= 40.5  # the loop ended when the truck was told to stop
+    assert any(r.get("event") == "backend_setpoint_changed" for r in records)
+
+
+@pytest.mark.slow
+async def test_the_same_session_in_real_time(pki_dir: Path) -> None:
+    """--realtime: the same endpoints on the loop's clock (cable check and pre-charge take real
+    seconds here, so the loop is kept short)."""
+    options = SessionOptions(pki_dir=pki_dir, auth="eim", duration=1.0, scenario=None)
+    manifest = load_pki(options)
+    server_ssl, client_ssl = tls_contexts(manifest)
+    result = await run_pair(
+        secc_factory(secc_config(options, manifest), tls=True),
+        evcc_connection(evcc_config(options, manifest)),
+        server_ssl=server_ssl,
+        client_ssl=client_ssl,
+        virtual=False,
+    )
+    assert result.ok, (result.evcc, result.secc)
+    assert result.summary.charge_loop_cycles >= 3
+    assert result.wall_s >= result.clock_s * 0.9  # real time really passed

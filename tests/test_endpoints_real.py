@@ -267,3 +267,30 @@ async def test_a_crashing_session_closes_only_its_own_socket(
     errors = [r for r in _records(stream) if r.get("event") == "error"]
     assert len(errors) == 1 and errors[0]["error"] == "InjectedCrash"
     assert server.stats.succeeded == 1 and server.stats.failed == 1
+
+
+async def test_a_refused_client_certificate_ends_the_pair_in_virtual_time(
+    pki: tuple[SessionOptions, Any],
+) -> None:
+    """TLS 1.3: the SECC refuses the truck's (missing) certificate after the truck's handshake is
+    done and it has sent its first request; the virtual clock must not wait for those bytes."""
+    import ssl
+
+    from mcscomm.endpoints import run_pair
+
+    options, manifest = pki
+    server_ssl, _client_ssl = tls_contexts(manifest)
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.check_hostname = False
+    anonymous.verify_mode = ssl.CERT_NONE
+    anonymous.minimum_version = ssl.TLSVersion.TLSv1_3
+    result = await asyncio.wait_for(
+        run_pair(
+            secc_factory(secc_config(options, manifest), tls=True),
+            evcc_connection(evcc_config(options, manifest)),
+            server_ssl=server_ssl,
+            client_ssl=anonymous,
+        ),
+        30,
+    )
+    assert not result.ok and result.secc is None  # no SECC session was ever created

@@ -21,14 +21,11 @@ from mcscomm.messages.meta import BYTE, SHORT, Simple
 from mcscomm.session.connection import default_codec
 from mcscomm.v2gtp import build_frame
 
-#: Defects of our SECC the fuzzer found, reported to the lead; each has a strict xfail below
-#: (test_known_bug_*) that turns into a failure once it is fixed. (oracle, mutator)
-KNOWN = {
-    # a request on the wrong payload type is answered on that same (wrong) payload type
-    ("wrong-payload-type", "v2gtp.payload_type"),
-    # a valid frame followed by a broken header in the same read is dropped unanswered
-    ("closed-without-answer", "v2gtp.trailing_garbage"),
-}
+#: Open defects of our SECC the fuzzer found, as (oracle, mutator); each gets a strict xfail
+#: test_known_bug_* until fixed. None open: the two earlier findings (wrong payload type of a
+#: FAILED answer, a valid frame before a broken header dropped) are fixed and kept below as
+#: test_regression_* tests.
+KNOWN: set[tuple[str, str]] = set()
 
 
 def known(finding: Finding) -> bool:
@@ -198,10 +195,9 @@ def test_smoke_campaign_evcc_in_process(tmp_path: Path) -> None:
     assert [f.verdict for f in report.findings] == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="SECC answers on the request's wrong payload type (reported)"
-)
-def test_known_bug_payload_type() -> None:
+def test_regression_payload_type() -> None:
+    # was a finding (`mcscomm fuzz --target secc --in-process --seed 42 --start 14 --cases 1`):
+    # SessionSetupReq on 0x8101 was answered FAILED on 0x8101 instead of 0x8002
     camp = cp.in_process(SECC, families=("v2gtp",))
     report = cp.run_campaign(camp, 1, 300, minimize=False)
     assert [f.verdict.oracle for f in report.findings] == []
@@ -390,18 +386,17 @@ def test_a_target_stuck_in_a_loop_is_a_hang(gen: Generator) -> None:
     assert verdict is not None and (verdict.kind, verdict.oracle) == ("hang", "stuck")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SECC drops a valid frame that arrives together with a broken V2GTP header "
-    "(connection._frames ignores V2gtpError.frames) -- `mcscomm fuzz --seed 91 --start 5 "
-    "--cases 1`, reported",
-)
-def test_known_bug_valid_frame_before_garbage(secc_ref: Reference) -> None:
+def test_regression_valid_frame_before_garbage(secc_ref: Reference) -> None:
+    # was a finding (`mcscomm fuzz --seed 91 --start 5 --cases 1`): a valid request followed by a
+    # broken V2GTP header in the same read was dropped; now it is answered, then the SECC closes
     sap = secc_ref.messages[0]
     data = build_frame(sap.payload_type, sap.document) + b"\x99" * 8
     case = Case(0, 0, SECC, "manual", sap.state, 0, (Step(data, 0.0, (ANY,)),))
-    verdict = Oracle(SECC).judge(case, InProcessTarget(SECC).run(case, snapshot=False))
+    obs = InProcessTarget(SECC).run(case, snapshot=False)
+    verdict = Oracle(SECC).judge(case, obs)
     assert verdict is None, verdict
+    res = obs.results[0]
+    assert [pt for pt, _ in res.frames] == [sap.payload_type] and res.closed
 
 
 def test_resource_growth_is_found_across_a_campaign() -> None:

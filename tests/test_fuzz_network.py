@@ -14,11 +14,8 @@ from mcscomm.session.connection import SeccConnection
 
 EARLY = ("WAIT_SAP", "WAIT_SESSION_SETUP", "WAIT_AUTHORIZATION_SETUP")
 SLOW = ("seq.late", "v2gtp.slow", "v2gtp.length_long", "v2gtp.length_max")
-#: known SECC defects (see KNOWN in tests/test_fuzz.py): (oracle, mutator)
-KNOWN = {
-    ("wrong-payload-type", "v2gtp.payload_type"),
-    ("closed-without-answer", "v2gtp.trailing_garbage"),
-}
+#: open SECC defects (see KNOWN in tests/test_fuzz.py): (oracle, mutator); none at present
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _factory(faults: SeccFaults | None = None):  # type: ignore[no-untyped-def]

@@ -244,3 +244,22 @@ def test_cli_show_reports_a_broken_chain(
     assert cli.main(["certs", "show", str(m.directory)]) == 1
     out = capsys.readouterr().out
     assert out.count("chain FAILED") == 4 and "expired" in out
+
+
+def test_shared_fixture_pki_survives_a_second_copy_of_its_module(tmp_path: Path) -> None:
+    # tests import the fixture module as ``pki_fixtures`` and as ``tests.pki_fixtures``: two
+    # module objects, two caches, one per-worker base directory. The second copy must reuse the
+    # PKI on disk instead of failing with PkiExists (what made `pytest -n 2` flaky).
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_pki_fixtures_copy", pki_fixtures.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy)
+    assert copy is not pki_fixtures and copy._CACHE is not pki_fixtures._CACHE
+    first = pki_fixtures.get_pki(tmp_path, "ed448", "expired")
+    second = copy.get_pki(tmp_path, "ed448", "expired")
+    assert second.directory == first.directory
+    assert second.certificate("v2g_root") == first.certificate("v2g_root")
+    # and again from the cache: the same manifest object
+    assert copy.get_pki(tmp_path, "ed448", "expired") is second

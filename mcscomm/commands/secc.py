@@ -108,15 +108,21 @@ async def _serve(
         on_session_end=ended,
     )
     host, port = await server.start(*args.listen)
-    print(f"SECC listening on {host}:{port} ({'TLS 1.3' if server_ssl else 'plain TCP'})")
+    shown = f"[{host}]" if ":" in host else host
+    print(f"SECC listening on {shown}:{port} ({'TLS 1.3' if server_ssl else 'plain TCP'})")
     if args.sdp is not None:
         from mcscomm import sdp
 
         security = sdp.Security.TLS if server_ssl else sdp.Security.NONE
-        responder = sdp.SdpServer(
-            (host, port), security, listen=args.sdp, interface=args.sdp_interface
-        )
-        await responder.start()
+        try:
+            responder = sdp.SdpServer(
+                (host, port), security, listen=args.sdp, interface=args.sdp_interface
+            )
+            await responder.start()
+        except (ValueError, OSError) as exc:
+            # e.g. --listen [::]:P cannot be announced: SDP needs a concrete address.
+            await server.close()
+            return fail("secc", f"cannot answer SDP on {args.sdp[0]}:{args.sdp[1]}: {exc}", 2)
         server.attach_sdp(responder)
         print(f"SDP answering on {args.sdp[0]}:{responder.sockname[1]}")
     sys.stdout.flush()

@@ -116,8 +116,8 @@ class ConnectionDriver(asyncio.Protocol):
         self._last_rx = now
         sock = transport.get_extra_info("sockname")
         peer = transport.get_extra_info("peername")
-        self._tx = (_addr(sock), _addr(peer))
-        self._rx = (_addr(peer), _addr(sock))
+        self._tx = (link_address(sock), link_address(peer))
+        self._rx = (link_address(peer), link_address(sock))
         self.peer = _fmt(peer)
         transport.set_write_buffer_limits(high=self._limits.write_buffer_high)
         if self._admit is not None and not self._admit(self):
@@ -355,7 +355,8 @@ def _is_peer_error(exc: BaseException) -> bool:
     return bool(names & {"V2gtpError", "CodecError", "SessionError", "ProtocolViolation"})
 
 
-def _addr(value: object) -> Any:
+def link_address(value: object) -> Any:
+    """An address as a hashable link end (asyncio may give lists for IPv6 addresses)."""
     if isinstance(value, list):
         return tuple(value)
     return value

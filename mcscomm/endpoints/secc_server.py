@@ -17,8 +17,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mcscomm.endpoints.clock import Clock, RealClock
-from mcscomm.endpoints.driver import ConnectionDriver, SansIoConnection, SessionOutcome
+from mcscomm.endpoints.clock import Clock, Link, RealClock
+from mcscomm.endpoints.driver import (
+    ConnectionDriver,
+    SansIoConnection,
+    SessionOutcome,
+    link_address,
+)
 from mcscomm.endpoints.limits import Limits
 from mcscomm.trace import SessionRecorder, TraceWriter
 
@@ -242,6 +247,7 @@ class _TlsAcceptor(asyncio.Protocol):
         self._early: list[bytes] = []
         self._lost = False
         self._task: asyncio.Task[None] | None = None
+        self._inbound: Link = ("?", "?")
         self.peer = "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -249,6 +255,7 @@ class _TlsAcceptor(asyncio.Protocol):
         server = self._server
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._inbound = (link_address(peer), link_address(transport.get_extra_info("sockname")))
         if not server._room():
             server.stats.rejected += 1
             _log.warning(
@@ -271,17 +278,18 @@ class _TlsAcceptor(asyncio.Protocol):
                 ssl_handshake_timeout=server.limits.handshake_timeout,
             )
         except asyncio.CancelledError:
-            server._handshaking.discard(self)
+            self._give_up()
             transport.abort()
             return
         except (OSError, EOFError, TimeoutError, ssl.SSLError) as exc:
-            server._handshaking.discard(self)
+            self._give_up()
             server.stats.tls_failed += 1
             _log.warning("TLS handshake with %s failed: %s", self.peer, _explain(exc))
             transport.abort()
             return
         server._handshaking.discard(self)
         if tls_transport is None or self._lost:
+            self._give_up()
             return
         assert isinstance(tls_transport, asyncio.Transport)
         driver = server._new_driver()
@@ -291,6 +299,12 @@ class _TlsAcceptor(asyncio.Protocol):
         for data in self._early:
             driver.data_received(data)
         self._early.clear()
+
+    def _give_up(self) -> None:
+        # Whatever the peer already sent will never be read: a virtual clock must not wait
+        # for it (the peer may be an in-process EVCC whose certificate we just refused).
+        self._server._handshaking.discard(self)
+        self._server.clock.forget(self._inbound)
 
     def cancel(self) -> None:
         """Give up on the handshake (server shutting down)."""
@@ -310,6 +324,8 @@ class _TlsAcceptor(asyncio.Protocol):
         self._lost = True
         if self._driver is not None:
             self._driver.connection_lost(exc)
+        else:
+            self._server.clock.forget(self._inbound)
 
 
 def _explain(exc: BaseException) -> str:

@@ -3,9 +3,12 @@
 ``SeccConnection`` / ``EvccConnection`` are the contract the asyncio endpoints drive:
 ``receive_data(data, now)``, ``data_to_send()``, ``next_event()``, ``get_timer()``,
 ``handle_timer(now)``, ``closed``, ``close_reason`` (and ``start(now)`` on the EVCC). Nothing
-raises out of them on bad input: a broken V2GTP header closes the connection with the reason
-(a byte stream cannot be resynchronised, facts §1.3); an undecodable request is answered
-FAILED when its type can be told from the document, else the connection closes.
+raises out of them on bad input: a broken V2GTP header -- or a payload type that is not one of
+the -20 TCP streams (SDP, manufacturer, reserved; see ``streams.py``) -- closes the connection
+with the reason (a byte stream cannot be resynchronised, facts §1.3), after the complete frames
+that came before it in the same read have been handled; an undecodable request is answered
+FAILED when its type can be told from the document (FAILED_SequenceError when it came on a
+stream that does not carry it), else the connection closes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mcscomm.codec import Codec, CodecError, XmlCodec
+from mcscomm.codec.base import MESSAGE_CLASSES
 from mcscomm.codec.errors import MalformedDocument
 from mcscomm.security.pki import Manifest
 from mcscomm.session import errors
@@ -34,7 +38,8 @@ from mcscomm.session.secc import InjectedCrash, SeccSession
 from mcscomm.session.secc_handlers import HANDLERS
 from mcscomm.session.security_adapter import ManifestSignatures
 from mcscomm.session.signing import SignaturePort
-from mcscomm.v2gtp import DEFAULT_MAX_PAYLOAD, FrameDecoder, V2gtpError, build_frame
+from mcscomm.session.streams import carries_name, is_stream_payload_type
+from mcscomm.v2gtp import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, V2gtpError, build_frame
 
 _shared_codec: XmlCodec | None = None
 _signatures: dict[tuple[int, int], tuple[weakref.ref[Manifest], ManifestSignatures]] = {}
@@ -64,7 +69,9 @@ def signatures_for(pki: object, codec: Codec) -> SignaturePort | None:
 
 
 def _root_name(codec: Codec, data: bytes) -> str | None:
-    """Local name of the document's root element when the codec can still parse it."""
+    """The message class name of the document's root element (namespace included, so
+    ``supportedAppProtocolReq`` is ``SupportedAppProtocolReq``) when the codec can still parse
+    it; None for an unparsable document or a root that is no message of ours."""
     parse = getattr(codec, "parse", None)
     if parse is None:
         return None
@@ -72,9 +79,8 @@ def _root_name(codec: Codec, data: bytes) -> str | None:
         tag = parse(data).tag
     except (CodecError, ValueError):
         return None
-    if not isinstance(tag, str):
-        return None
-    return tag.rsplit("}", 1)[-1]
+    cls = MESSAGE_CLASSES.get(tag) if isinstance(tag, str) else None
+    return None if cls is None else cls.__name__
 
 
 class _Base:
@@ -83,7 +89,7 @@ class _Base:
 
     def __init__(self, codec: Codec | None, max_payload: int) -> None:
         self.codec: Codec = codec if codec is not None else default_codec()
-        self._decoder = FrameDecoder(max_payload)
+        self._decoder = FrameDecoder(max_payload, accept=is_stream_payload_type)
         self._tx = bytearray()
         self._events: deque[SessionEvent] = deque()
         self._transport_error: str | None = None
@@ -97,15 +103,24 @@ class _Base:
     def next_event(self) -> SessionEvent | None:
         return self._events.popleft() if self._events else None
 
-    def _frames(self, data: bytes, now: float) -> list[Any]:
+    def _frames(self, data: bytes) -> tuple[list[Frame], V2gtpError | None]:
+        """The frames ``data`` completes, and the framing error that ended the read (if any).
+
+        The frames before a broken header are valid and are handled first (they deserve their
+        answers); the caller then closes with :meth:`_framing_failed`."""
+        failed = self._decoder.error
+        if failed is not None:  # a failed decoder re-raises its old error, with its old frames
+            return [], failed
         try:
-            return self._decoder.feed(data)
+            return self._decoder.feed(data), None
         except V2gtpError as exc:
-            reason = exc.close_reason
-            self._events.append(ProtocolError(t=now, kind="v2gtp", detail=reason))
-            self._transport_error = reason
-            self._on_transport_error(reason, now)
-            return []
+            return exc.frames, exc
+
+    def _framing_failed(self, exc: V2gtpError, now: float) -> None:
+        reason = exc.close_reason
+        self._events.append(ProtocolError(t=now, kind="v2gtp", detail=reason))
+        self._transport_error = reason
+        self._on_transport_error(reason, now)
 
     def _on_transport_error(self, reason: str, now: float) -> None:
         raise NotImplementedError
@@ -184,10 +199,14 @@ class SeccConnection(_Base):
         if self.session.ended:
             return
         with self._guard(now):
-            for frame in self._frames(data, now):
+            frames, error = self._frames(data)
+            for frame in frames:
                 if self.session.ended:
                     break
                 self._receive_frame(frame.payload_type, frame.payload, now)
+            if error is not None and not self.session.ended:
+                self._pump(now)  # answers (and events) of the good frames come first in the log
+                self._framing_failed(error, now)
         self._pump(now)
 
     def _receive_frame(self, payload_type: int, payload: bytes, now: float) -> None:
@@ -196,12 +215,12 @@ class SeccConnection(_Base):
         except CodecError as exc:
             name = None if isinstance(exc, MalformedDocument) else _root_name(self.codec, payload)
             known = name if name in HANDLERS else None
-            self.session.fail(
-                known,
-                payload_type,
-                errors.MalformedMessage(f"{type(exc).__name__}: {exc}"),
-                now,
-            )
+            error: errors.SessionError
+            if known is not None and not carries_name(payload_type, known):
+                error = errors.WrongPayloadType(f"{known} on payload type 0x{payload_type:04X}")
+            else:
+                error = errors.MalformedMessage(f"{type(exc).__name__}: {exc}")
+            self.session.fail(known, payload_type, error, now)
             return
         self._events.append(
             MessageReceived(
@@ -293,7 +312,8 @@ class EvccConnection(_Base):
         self._pump(now)
 
     def _receive(self, data: bytes, now: float) -> None:
-        for frame in self._frames(data, now):
+        frames, error = self._frames(data)
+        for frame in frames:
             if self.session.ended:
                 break
             try:
@@ -311,6 +331,9 @@ class EvccConnection(_Base):
                 )
             )
             self.session.receive(message, frame.payload_type, now)
+        if error is not None and not self.session.ended:
+            self._pump(now)  # whatever the good frames made us send goes out first
+            self._framing_failed(error, now)
 
     def get_timer(self) -> float | None:
         return self.session.get_timer()

@@ -31,6 +31,17 @@ class SequenceError(SessionError):
     kind = "sequence_error"
 
 
+class WrongPayloadType(SequenceError):
+    """A known request on a -20 V2GTP payload type that does not carry it (e.g. SessionSetupReq
+    on the DC stream 0x8004 or the side stream 0x8101, facts §1.2).
+
+    Each -20 stream (main 0x8001–0x80FF, side 0x8101–0x81FF, -20 §8.6.5) has its own message
+    sequence, so a request on a stream it does not belong to is out of that stream's sequence:
+    FAILED_SequenceError, answered on the response's own payload type."""
+
+    kind = "wrong_payload_type"
+
+
 class UnknownSession(SessionError):
     """A SessionID that is not this session's (or not a paused one on SessionSetup)."""
 

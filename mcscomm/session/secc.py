@@ -17,7 +17,7 @@ from mcscomm.messages.enums import EvseNotification, ResponseCode
 from mcscomm.session import secc_handlers as handlers
 from mcscomm.session.config import SeccConfig
 from mcscomm.session.context import SeccContext
-from mcscomm.session.errors import SequenceError, SessionError, UnknownSession
+from mcscomm.session.errors import SequenceError, SessionError, UnknownSession, WrongPayloadType
 from mcscomm.session.events import (
     RESULT_FAILED,
     RESULT_PAUSED,
@@ -35,6 +35,7 @@ from mcscomm.session.events import (
 from mcscomm.session.power_adapter import SeccPower
 from mcscomm.session.responses import failed_response
 from mcscomm.session.signing import SignaturePort
+from mcscomm.session.streams import carries, response_payload_type
 from mcscomm.session.transitions import SECC_TABLE, SeccState, response_name
 
 # States in which power may flow: a timeout there must bring the power stage to its safe state.
@@ -157,6 +158,12 @@ class SeccSession:
             return  # planted bug: never answer in this state
         if faults.crash_on is not None and faults.crash_on == name:
             raise InjectedCrash(f"injected crash on {name}")
+        if not carries(payload_type, type(message)):
+            # the codec only decodes a root on a payload type that carries it; this guards
+            # callers that hand decoded messages in directly (streams.py has the policy)
+            detail = f"{name} on payload type 0x{payload_type:04X}"
+            self._fail(name, payload_type, WrongPayloadType(detail), now)
+            return
         try:
             response, outcome, next_state = self._dispatch(message, name, now)
         except SessionError as exc:
@@ -192,7 +199,8 @@ class SeccSession:
         """Answer an undecodable/invalid request (from the connection) and end the session.
 
         ``message_name`` is the request type when it could be determined (then the matching
-        response carries ``error.response_code``), else None (the session just ends).
+        response carries ``error.response_code``, on the response's own payload type when
+        ``payload_type`` does not carry it), else None (the session just ends).
         """
         self.ctx.now = now
         if self._ended:
@@ -247,7 +255,10 @@ class SeccSession:
                 self._send(response, payload_type, now)
         self._end(now, RESULT_FAILED, f"{exc.kind}: {exc.detail}")
 
-    def _send(self, response: Any, payload_type: int, now: float) -> None:
+    def _send(self, response: Any, request_payload_type: int, now: float) -> None:
+        # on the request's stream when it carries the response, else on the response's own
+        # payload type: a request on the wrong stream must not make us answer there (facts §1.2)
+        payload_type = response_payload_type(response, request_payload_type)
         delay = self.config.faults.answer_delay_s
         self._out.append(Outgoing(payload_type, response, now + delay))
 
