@@ -112,6 +112,41 @@ def test_analysis_reports_codec_failures_instead_of_raising(tmp_path: Path) -> N
     assert json.loads(lines[0])["name"] == "supportedAppProtocolReq"
 
 
+def test_tls_streams_are_left_out_and_frames_come_from_the_trace(tmp_path: Path) -> None:
+    hello = bytes.fromhex("160301") + b"\x00\x05" + b"\x01" * 5  # a TLS handshake record
+    records = [
+        _packet(EV, 40000, SE, 50000, 1000, 0x02, b""),
+        _packet(SE, 50000, EV, 40000, 7000, 0x12, b""),
+        _packet(EV, 40000, SE, 50000, 1001, 0x18, hello),
+    ]
+    frames, _ = tool.v2g_frames(tool.load_capture(_capture(tmp_path, records)))
+    assert frames == []
+    trace = tmp_path / "trace.jsonl"
+    lines = [
+        {"t": 0.0, "kind": "event", "event": "tls", "tls": True},
+        {
+            "t": 0.1,
+            "kind": "message",
+            "dir": "evcc->secc",
+            "payload_type": 0x8001,
+            "message": "SupportedAppProtocolReq",
+            "exi": SAP_REQ.hex(),
+        },
+        {
+            "t": 0.2,
+            "kind": "message",
+            "dir": "secc->evcc",
+            "payload_type": 0x8001,
+            "message": "SupportedAppProtocolRes",
+            "exi": SAP_RES.hex(),
+        },
+    ]
+    trace.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    summary = tool.analyse(_capture(tmp_path, records), tmp_path, trace)
+    assert summary["exi_frames"] == 2 and summary["message_byte_exact"] == 2
+    assert [f.direction for f in tool.trace_frames(trace)] == ["EVCC->SECC", "SECC->EVCC"]
+
+
 def test_sdp_datagrams_are_counted(tmp_path: Path) -> None:
     udp = struct.pack(">HHHH", 40001, 15118, 8 + 10, 0) + bytes.fromhex("01fe9000000000021000")
     ip6 = (
@@ -315,6 +350,20 @@ def test_josev_evcc_with_mcscomm_secc_dynamic(tmp_path: Path, service: str) -> N
     assert code == 0, outcome["reason"]
     assert isinstance(summary, dict) and summary["session_stopped"]
     assert summary["message_byte_exact"] == summary["exi_frames"]
+
+
+@interop
+@pytest.mark.timeout(600)
+def test_josev_evcc_with_mcscomm_secc_over_tls13(tmp_path: Path) -> None:
+    # Josev pins its ECDH group to P-256; the harness lifts that pin (docs/interop.md).
+    code, outcome = _run(
+        tmp_path, "mcscomm-secc", "--tls", "--secc-control", "dynamic", "--secc-auth", "eim"
+    )
+    summary = outcome["summary"]
+    assert code == 0, outcome["reason"]
+    assert isinstance(summary, dict) and summary["frames_from"] == "mcscomm trace (inside TLS)"
+    assert summary["session_stopped"]
+    assert summary["message_byte_exact"] == summary["exi_frames"] > 40
 
 
 @interop

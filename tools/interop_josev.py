@@ -275,7 +275,9 @@ def load_capture(path: Path) -> list[Packet]:
 
 
 def v2g_frames(packets: list[Packet]) -> tuple[list[WireFrame], list[dict[str, Any]]]:
-    """V2GTP frames of every TCP connection to/from the SECC's port, and SDP datagrams."""
+    """V2GTP frames of every TCP connection to/from the SECC's port, and SDP datagrams.
+
+    A TLS connection carries records, not V2GTP: it is left out (see :func:`trace_frames`)."""
     from mcscomm.v2gtp import FrameDecoder
 
     sdp = []
@@ -293,7 +295,10 @@ def v2g_frames(packets: list[Packet]) -> tuple[list[WireFrame], list[dict[str, A
     for stream in streams.values():
         direction = "SECC->EVCC" if stream.sport in secc_ports else "EVCC->SECC"
         decoder = FrameDecoder(max_payload=1 << 20)
-        for t, chunk in stream.chunks():
+        chunks = list(stream.chunks())
+        if chunks and chunks[0][1][:1] == b"\x16":  # a TLS handshake record, not V2GTP
+            continue
+        for t, chunk in chunks:
             for frame in decoder.feed(chunk):
                 frames.append(WireFrame(t, direction, frame.payload_type, frame.payload))
     frames.sort(key=lambda f: f.t)
@@ -386,8 +391,25 @@ def summarize(checks: list[FrameCheck], sdp: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def analyse(capture: Path, out_dir: Path) -> dict[str, Any]:
+def trace_frames(trace: Path) -> list[WireFrame]:
+    """The EXI bodies mcscomm's endpoint recorded in its ``--trace`` (inside TLS the capture
+    shows only ciphertext; the trace has each V2GTP payload as sent or received)."""
+    frames = []
+    with open(trace, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get("kind") == "message" and rec.get("exi"):
+                direction = "EVCC->SECC" if rec["dir"] == "evcc->secc" else "SECC->EVCC"
+                frames.append(
+                    WireFrame(rec["t"], direction, rec["payload_type"], bytes.fromhex(rec["exi"]))
+                )
+    return frames
+
+
+def analyse(capture: Path, out_dir: Path, trace: Path | None = None) -> dict[str, Any]:
     frames, sdp = v2g_frames(load_capture(capture))
+    if trace is not None:
+        frames = trace_frames(trace)
     checks = check_frames(frames)
     with open(out_dir / "frames.jsonl", "w", encoding="utf-8") as f:
         for c in checks:
@@ -399,7 +421,12 @@ def analyse(capture: Path, out_dir: Path) -> dict[str, Any]:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     out_dir = args.out or args.capture.parent
-    summary = analyse(args.capture, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = analyse(args.capture, out_dir, args.trace)
+    except (OSError, ValueError) as exc:  # unreadable file, hole in a TCP stream, bad JSON
+        log(f"cannot analyse {args.capture}: {exc}")
+        return 2
     print(json.dumps(summary, indent=2))
     return 0 if not summary["failures"] and summary["exi_frames"] else 1
 
@@ -468,7 +495,10 @@ def base_env(**extra: str) -> dict[str, str]:
 # asks for, as a real power module would. Josev's own EVCC ignores the voltage, which is why its
 # self-test passes with the stock simulator.
 JOSEV_SECC_LAUNCHER = """
-import asyncio, os
+import asyncio, os, ssl
+
+if os.environ.get("INTEROP_LIFT_P256_PIN") == "1":
+    ssl.SSLContext.set_ecdh_curve = lambda self, name: None  # see JOSEV_LIFT_P256_PIN
 from iso15118.secc import SECCHandler
 from iso15118.secc.controller.interface import ServiceStatus
 from iso15118.secc.controller.simulator import SimEVSEController
@@ -501,7 +531,69 @@ asyncio.run(main())
 """
 
 
-def josev_secc(out: Path, evse: str) -> Proc:
+# Josev's get_ssl_context() ends with ``set_ecdh_curve("prime256v1")`` on both sides, while -20
+# allows only secp521r1 and x448 key exchange (V2G20-2320, Table 7): no handshake with a -20
+# stack can succeed. With --josev-p256-pin lift the harness makes that one call a no-op in
+# Josev's processes, leaving Josev's suites, certificates and mutual authentication as they are.
+JOSEV_LIFT_P256_PIN = "import ssl; ssl.SSLContext.set_ecdh_curve = lambda self, name: None; "
+
+
+def josev_tls_env(args: argparse.Namespace) -> dict[str, str]:
+    """Josev's TLS settings: TLS 1.3 with mutual authentication, our test PKI in its layout."""
+    if not args.tls:
+        return {}
+    return {
+        "ENABLE_TLS_1_3": "True",
+        "PKI_PATH": str(args.out / "josev-pki") + "/",
+        "INTEROP_LIFT_P256_PIN": "1" if args.josev_p256_pin == "lift" else "0",
+    }
+
+
+def josev_pki(args: argparse.Namespace) -> Path:
+    """mcscomm's test PKI (P-521), and the same certificates in the file layout Josev reads
+    (``iso15118_2/certs`` and ``private_keys`` under PKI_PATH, even for -20; keys unencrypted,
+    so empty password files)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mcscomm.security import pki
+
+    ours: Path = args.out / "pki"
+    manifest = pki.ensure_pki(ours)
+    base = args.out / "josev-pki" / "iso15118_2"
+    (base / "certs").mkdir(parents=True, exist_ok=True)
+    (base / "private_keys").mkdir(parents=True, exist_ok=True)
+    files = {
+        "certs/v2gRootCACert.pem": manifest.roles["v2g_root"].cert,
+        "certs/oemRootCACert.pem": manifest.roles["oem_root"].cert,
+        "certs/cpoCertChain.pem": manifest.roles["secc_leaf"].chain,
+        "certs/oemCertChain.pem": manifest.roles["oem_prov_leaf"].chain,
+        "private_keys/seccLeaf.key": manifest.roles["secc_leaf"].key,
+        "private_keys/oemLeaf.key": manifest.roles["oem_prov_leaf"].key,
+    }
+    files["private_keys/contractLeaf.key"] = manifest.roles["contract_leaf"].key
+    for name, source in files.items():
+        assert source is not None, name
+        shutil.copyfile(source, base / name)
+    # PnC: Josev reads the chains as DER, one file per certificate
+    der = {
+        "secc_leaf": ("seccLeafCert", "cpoSubCA2Cert", "cpoSubCA1Cert"),
+        "oem_prov_leaf": ("oemLeafCert", "oemSubCA2Cert", "oemSubCA1Cert"),
+        "contract_leaf": ("contractLeafCert", "moSubCA2Cert", "moSubCA1Cert"),
+    }
+    for role, names in der.items():
+        for cert, stem in zip(manifest.chain(role), names, strict=True):
+            (base / "certs" / f"{stem}.der").write_bytes(cert.public_bytes(Encoding.DER))
+    for role, stem in (("v2g_root", "v2gRootCACert"), ("oem_root", "oemRootCACert")):
+        cert = manifest.certificate(role)
+        (base / "certs" / f"{stem}.der").write_bytes(cert.public_bytes(Encoding.DER))
+    cert = manifest.certificate("mo_root")
+    (base / "certs" / "moRootCACert.der").write_bytes(cert.public_bytes(Encoding.DER))
+    for name in ("seccLeafPassword.txt", "oemLeafPassword.txt", "contractLeafPassword.txt"):
+        (base / "private_keys" / name).write_text("")
+    return ours
+
+
+def josev_secc(out: Path, evse: str, tls_env: dict[str, str]) -> Proc:
     launcher = out / "josev_secc_launcher.py"
     launcher.write_text(JOSEV_SECC_LAUNCHER)
     env = base_env(
@@ -512,6 +604,7 @@ def josev_secc(out: Path, evse: str) -> Proc:
         MESSAGE_LOG_EXI="True",
         MESSAGE_LOG_JSON="True",
         INTEROP_EVSE=evse,
+        **({"SECC_ENFORCE_TLS": "True", **tls_env} if tls_env else {}),
     )
     cmd = in_ns(NS_SECC, str(josev_python()), str(launcher))
     return Proc("josev-secc", cmd, out / "josev-secc.log", env)
@@ -603,12 +696,14 @@ def josev_validation_detail(log_text: str) -> str | None:
     return None
 
 
-def josev_evcc(out: Path, service: str) -> Proc:
+def josev_evcc(out: Path, service: str, tls_env: dict[str, str]) -> Proc:
+    tls = bool(tls_env)
     config = {
         "supportedProtocols": ["ISO_15118_20_DC"],
         "supportedEnergyServices": [service],
         "isCertInstallNeeded": False,
-        "useTls": False,
+        "useTls": tls,
+        "enforceTls": tls,
         "chargeLoopCycle": 10,
     }
     path = out / "josev-evcc-config.json"
@@ -618,31 +713,39 @@ def josev_evcc(out: Path, service: str) -> Proc:
         LOG_LEVEL="DEBUG",
         MESSAGE_LOG_EXI="True",
         EVCC_CONFIG_PATH=str(path),
+        **tls_env,
     )
     code = "from iso15118.evcc.main import run; run()"
+    if tls_env.get("INTEROP_LIFT_P256_PIN") == "1":
+        code = JOSEV_LIFT_P256_PIN + code
     return Proc(
         "josev-evcc", in_ns(NS_EVCC, str(josev_python()), "-c", code), out / "josev-evcc.log", env
     )
 
 
-def mcscomm_cmd(command: str, *args: str, secc_control: str | None = None) -> list[str]:
+def mcscomm_cmd(
+    command: str, *args: str, secc_control: str | None = None, secc_auth: str | None = None
+) -> list[str]:
     """``mcscomm COMMAND ARGS`` speaking EXI on the wire.
 
     With the EXI integration (``--encoding exi`` in the command's options) and no override this
     is the plain CLI. Otherwise the same CLI runs through ``_mcscomm``, which first installs an
     ExiCodec as the sessions' default codec (the ``default_codec()`` hook of
     ``mcscomm.session.connection``) and, with ``secc_control``, restricts the control modes the
-    SECC offers (``SeccConfig.control_modes``, not a CLI option yet): same command code, same
-    session code.
+    SECC offers (``SeccConfig.control_modes``, not a CLI option yet), with ``secc_auth`` the
+    authorization services (``SeccConfig.auth_services``): same command code, same session code.
     """
     cli = [sys.executable, "-c", "import sys; from mcscomm.cli import main; sys.exit(main())"]
     help_text = sh(*cli, command, "--help", check=False).stdout
-    if secc_control is None and "--encoding" in help_text:
-        return [*cli, command, "--encoding", "exi", *args]
+    encoding = ["--encoding", "exi"] if "--encoding" in help_text else []
+    if secc_control is None and secc_auth is None and encoding:
+        return [*cli, command, *encoding, *args]
     shim = [sys.executable, __file__, "_mcscomm"]
     if secc_control is not None:
         shim += ["--secc-control", secc_control]
-    return [*shim, command, *args]
+    if secc_auth is not None:
+        shim += ["--secc-auth", secc_auth]
+    return [*shim, command, *encoding, *args]
 
 
 def cmd_mcscomm_exi(args: argparse.Namespace) -> int:
@@ -652,17 +755,26 @@ def cmd_mcscomm_exi(args: argparse.Namespace) -> int:
     from mcscomm.cli import main as mcscomm_main
     from mcscomm.endpoints import setup
     from mcscomm.exi import ExiCodec, preload
-    from mcscomm.messages.enums import ControlMode
+    from mcscomm.messages.enums import AuthorizationType, ControlMode
     from mcscomm.session import connection
 
     preload()
-    connection._shared_codec = ExiCodec()  # type: ignore[assignment]
+    if "--encoding" not in args.rest:  # before the EXI integration: swap the default codec
+        connection._shared_codec = ExiCodec()  # type: ignore[assignment]
+    changes: dict[str, Any] = {}
     if args.secc_control:
-        modes = tuple(ControlMode[m.upper()] for m in args.secc_control.split(","))
+        changes["control_modes"] = tuple(
+            ControlMode[m.upper()] for m in args.secc_control.split(",")
+        )
+    if args.secc_auth:
+        changes["auth_services"] = tuple(
+            AuthorizationType[m.upper()] for m in args.secc_auth.split(",")
+        )
+    if changes:
         plain = setup.secc_config
 
         def restricted(options: Any, manifest: Any) -> Any:
-            return dataclasses.replace(plain(options, manifest), control_modes=modes)
+            return dataclasses.replace(plain(options, manifest), **changes)
 
         setup.secc_config = restricted
     return int(mcscomm_main(args.rest))
@@ -700,7 +812,15 @@ def run_scenario(name: str, args: argparse.Namespace, addrs: dict[str, str]) -> 
         time.sleep(0.5)
         codes = {p.name: p.stop() for p in reversed(procs)}
         (out / "exit_codes.json").write_text(json.dumps(codes) + "\n")
-    summary = analyse(capture, out)
+    trace = None
+    if args.tls:
+        side = "mcscomm-secc" if name == "mcscomm-secc" else "mcscomm-evcc"
+        trace = out / f"{side}.trace.jsonl"
+        if not trace.exists():
+            return Outcome(name, ok, reason + " (TLS: no mcscomm trace to check frames)", None)
+    summary = analyse(capture, out, trace)
+    summary["frames_from"] = "mcscomm trace (inside TLS)" if trace else "wire capture"
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if ok and not summary["exi_frames"]:
         ok, reason = False, "no V2GTP frame captured"
     if ok and summary["failures"]:
@@ -712,8 +832,9 @@ def _drive(
     name: str, args: argparse.Namespace, addrs: dict[str, str], out: Path, procs: list[Proc]
 ) -> tuple[bool, str]:
     timeout = float(args.timeout)
+    tls_args = ["--tls", "on", "--certs", str(args.out / "pki")] if args.tls else ["--tls", "off"]
     if name in ("josev-josev", "mcscomm-evcc"):
-        secc = josev_secc(out, args.josev_evse)
+        secc = josev_secc(out, args.josev_evse, josev_tls_env(args))
         procs.append(secc)
         if not secc.wait_for("UDP server started", 60):
             return False, f"Josev SECC did not start (see {secc.log_path})"
@@ -723,8 +844,7 @@ def _drive(
             "secc",
             "--profile",
             "lenient",
-            "--tls",
-            "off",
+            *tls_args,
             "--listen",
             listen,
             "--sdp",
@@ -738,6 +858,7 @@ def _drive(
             "--trace",
             str(out / "mcscomm-secc.trace.jsonl"),
             secc_control=args.secc_control,
+            secc_auth=args.secc_auth,
         )
         secc = Proc("mcscomm-secc", in_ns(NS_SECC, *cmd), out / "mcscomm-secc.log", base_env())
         procs.append(secc)
@@ -745,7 +866,7 @@ def _drive(
             return False, f"mcscomm SECC did not start: {secc.text()[-400:]}"
 
     if name in ("josev-josev", "mcscomm-secc"):
-        evcc = josev_evcc(out, args.service)
+        evcc = josev_evcc(out, args.service, josev_tls_env(args))
         procs.append(evcc)
         # Josev's EVCC exits after a clean SessionStop but stays up after it gives up
         gave_up = evcc.wait_for(JOSEV_EVCC_GAVE_UP, timeout)
@@ -773,8 +894,7 @@ def _drive(
         "evcc",
         "--profile",
         "lenient",
-        "--tls",
-        "off",
+        *tls_args,
         "--discover",
         "--interface",
         IF_EVCC,
@@ -809,7 +929,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         log("needs root (network namespaces, raw sockets)")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    names = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    names: tuple[str, ...] = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    if args.tls:
+        # frames inside TLS are checked from mcscomm's trace, so one side must be mcscomm
+        names = tuple(n for n in names if n != "josev-josev")
+        if not names:
+            log("--tls needs a scenario with an mcscomm endpoint")
+            return 2
+        josev_pki(args)
     addrs = netns_up()
     log(f"namespaces up: {addrs}")
     outcomes = []
@@ -856,6 +983,11 @@ def main(argv: list[str] | None = None) -> int:
         help="control modes the mcscomm SECC offers, in order (default: as `mcscomm secc`)",
     )
     p.add_argument(
+        "--secc-auth",
+        choices=("eim", "pnc", "pnc,eim"),
+        help="authorization services the mcscomm SECC offers (default: as `mcscomm secc`)",
+    )
+    p.add_argument(
         "--josev-evse",
         choices=("tracking", "stock"),
         default="tracking",
@@ -867,6 +999,17 @@ def main(argv: list[str] | None = None) -> int:
         default="interop_400v",
         help="mcscomm EVCC truck: interop_400v (fits Josev's 500 V EVSE) or a mcscomm profile",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="TLS 1.3 with mutual authentication (mcscomm's test PKI on both sides)",
+    )
+    p.add_argument(
+        "--josev-p256-pin",
+        choices=("lift", "keep"),
+        default="lift",
+        help="with --tls: neutralise Josev's set_ecdh_curve('prime256v1') (default) or keep it",
+    )
     p.add_argument("--duration", type=float, default=3.0, help="mcscomm EVCC charge loop (s)")
     p.add_argument("--port", type=int, default=50000, help="mcscomm SECC TCP port")
     p.add_argument("--timeout", type=float, default=120.0, help="per session (s)")
@@ -876,9 +1019,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("decode", help="re-check a saved capture.jsonl with mcscomm's EXI codec")
     p.add_argument("capture", type=Path)
     p.add_argument("--out", type=Path)
+    p.add_argument("--trace", type=Path, help="take the frames from an mcscomm trace (TLS runs)")
     p.set_defaults(func=cmd_decode)
     p = sub.add_parser("_mcscomm", help=argparse.SUPPRESS)
     p.add_argument("--secc-control")
+    p.add_argument("--secc-auth")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_mcscomm_exi)
     p = sub.add_parser("_sniff", help=argparse.SUPPRESS)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcscomm.backend.cli import add_arguments as add_csms_arguments
+from mcscomm.backend.cli import attach_from_args
 from mcscomm.endpoints.cli_options import add_common, fail, host_port, human_sink, options
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="exit after N sessions (exit code 0 only if all succeeded)",
     )
+    add_csms_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     except SetupError as exc:
         return fail("secc", str(exc), 2)
     try:
-        return asyncio.run(_serve(args, secc_factory(config, tls=opts.tls), server_ssl))
+        return asyncio.run(_serve(args, secc_factory(config, tls=opts.tls), server_ssl, config))
+    except (ValueError, ImportError) as exc:
+        return fail("secc", str(exc), 2)
     except OSError as exc:
         return fail("secc", f"cannot listen on {args.listen[0]}:{args.listen[1]}: {exc}", 2)
 
@@ -77,6 +82,7 @@ async def _serve(
     args: argparse.Namespace,
     factory: Callable[[float], SansIoConnection],
     server_ssl: ssl.SSLContext | None,
+    config: object,
 ) -> int:
     from mcscomm.endpoints.driver import SessionOutcome
     from mcscomm.endpoints.limits import Limits
@@ -100,6 +106,7 @@ async def _serve(
         if args.sessions is not None and len(outcomes) >= args.sessions:
             finished.set()
 
+    factory, unlink = await attach_from_args(args, factory, config)
     server = SeccServer(
         factory,
         ssl_context=server_ssl,
@@ -137,6 +144,7 @@ async def _serve(
         await finished.wait()
     finally:
         await server.close(drain=2.0)
+        await unlink()
         if writer is not None:
             writer.close()
     failed = [o for o in outcomes if not o.ok]

@@ -8,6 +8,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from mcscomm.backend.cli import add_arguments as add_csms_arguments
+from mcscomm.backend.cli import attach_from_args
 from mcscomm.endpoints.cli_options import add_common, fail, human_sink, options
 
 HELP = (
@@ -28,15 +30,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="PKI directory (created on first use; default: the per-user mcscomm PKI)",
     )
+    add_csms_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcscomm.endpoints.pair import run_pair
+    from mcscomm.endpoints.pair import PairResult, run_pair
     from mcscomm.endpoints.setup import (
         SetupError,
         evcc_config,
         evcc_connection,
         load_pki,
+        scenario_truck,
         secc_config,
         secc_factory,
         session_duration,
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = load_pki(opts)
         server_ssl, client_ssl = tls_contexts(manifest) if opts.tls else (None, None)
         secc_cfg = secc_config(opts, manifest)
-        evcc_cfg = evcc_config(opts, manifest)
+        evcc_cfg = evcc_config(opts, manifest, **scenario_truck(opts))
         evcc = evcc_connection(evcc_cfg, tls=opts.tls)
     except SetupError as exc:
         return fail("session", str(exc), 2)
@@ -63,23 +67,35 @@ def run(args: argparse.Namespace) -> int:
             return fail("session", f"cannot write the trace: {exc}", 2)
     human = human_sink()
     recorder = SessionRecorder(writer=writer, human=human)
-    try:
-        result = asyncio.run(
-            run_pair(
-                secc_factory(secc_cfg, tls=opts.tls),
+    # A CSMS steers in wall-clock time, so --csms implies real time.
+    realtime = args.realtime or bool(args.csms)
+
+    async def pair() -> PairResult:
+        factory, unlink = await attach_from_args(
+            args, secc_factory(secc_cfg, tls=opts.tls), secc_cfg
+        )
+        try:
+            return await run_pair(
+                factory,
                 evcc,
                 server_ssl=server_ssl,
                 client_ssl=client_ssl,
-                virtual=not args.realtime,
+                virtual=not realtime,
                 recorder=recorder,
             )
-        )
+        finally:
+            await unlink()
+
+    try:
+        result = asyncio.run(pair())
+    except (ValueError, ImportError) as exc:
+        return fail("session", str(exc), 2)
     finally:
         if writer is not None:
             writer.close()
     if human is None:
         print(result.summary.line())
-    clock = "s" if args.realtime else "s of virtual time"
+    clock = "s" if realtime else "s of virtual time"
     print(f"session took {result.wall_s:.2f} s wall clock for {result.clock_s:.1f} {clock}")
     if args.trace is not None:
         print(f"trace: {args.trace}")

@@ -63,8 +63,9 @@ def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> No
         )
         parser.add_argument(
             "--scenario",
-            default="depot_peak_shaving",
-            help="backend scenario: name or TOML (depot_peak_shaving); 'none' for no backend",
+            default=None,
+            help="backend scenario: name or TOML (default depot_peak_shaving, or none when a "
+            "CSMS steers with --csms); 'none' for no backend",
         )
     parser.add_argument("--profile", choices=PROFILES, default="strict", help="strict or lenient")
     parser.add_argument(
@@ -74,7 +75,10 @@ def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> No
 
 
 def options(args: argparse.Namespace, certs: Path | None) -> SessionOptions:
-    scenario = getattr(args, "scenario", "depot_peak_shaving")
+    scenario = getattr(args, "scenario", None)
+    if scenario is None:
+        # With --csms the backend steers; a local scenario would fight its profiles.
+        scenario = "none" if getattr(args, "csms", None) else "depot_peak_shaving"
     return SessionOptions(
         service=getattr(args, "service", "MCS_BPT"),
         control=getattr(args, "control", "dynamic"),

@@ -126,8 +126,27 @@ def session_duration(options: SessionOptions) -> float | None:
     return length if math.isfinite(length) else None
 
 
-def evcc_config(options: SessionOptions, manifest: Any) -> Any:
-    """The EvccConfig for these options."""
+def scenario_truck(options: SessionOptions) -> dict[str, float]:
+    """The scenario's truck overrides (initial/target SoC, departure in session seconds).
+
+    Only an in-process pair knows the SECC's backend scenario; a separate ``mcscomm evcc`` uses
+    its truck profile as it is.
+    """
+    if not options.scenario:
+        return {}
+    scenario = _profiles(options, truck=False, charger=True)["scenario"]
+    out: dict[str, float] = {}
+    if scenario.initial_soc is not None:
+        out["initial_soc"] = float(scenario.initial_soc)
+    if scenario.target_soc is not None:
+        out["target_soc"] = float(scenario.target_soc)
+    if scenario.departure_s is not None and math.isfinite(scenario.departure_s):
+        out["departure_s"] = float(scenario.departure_s) * float(scenario.time_scale)
+    return out
+
+
+def evcc_config(options: SessionOptions, manifest: Any, **overrides: Any) -> Any:
+    """The EvccConfig for these options (``overrides``: more EvccConfig fields)."""
     from mcscomm.messages.enums import AuthorizationType, ControlMode, ServiceId
     from mcscomm.session.config import EvccConfig, Profile
 
@@ -141,6 +160,7 @@ def evcc_config(options: SessionOptions, manifest: Any) -> Any:
         stop=options.stop,
         truck=loaded["truck"],
         pki=manifest,
+        **overrides,
     )
 
 
