@@ -17,6 +17,9 @@ What it does, in order (see docs/interop.md):
   - ``mcscomm-evcc``: ``mcscomm evcc`` -> Josev SECC
   - ``all``: the three in turn.
 
+  ``--tls`` runs the mcscomm scenarios over TLS 1.3 with mutual authentication (mcscomm's test
+  PKI copied into Josev's file layout); the frames are then checked from mcscomm's trace.
+
 * ``decode FILE``: analyses a saved capture again (``capture.jsonl`` of a run).
 
 Everything runs as root (namespaces, raw sockets) and only inside namespaces this script

@@ -254,7 +254,10 @@ class EvccConfig:
     #: "at its V2G floor") when the battery is within 0.5 % SoC of its V2G floor
     #: (``BatterySpec.v2g_min_soc``) and has not been charged (< 1 kW) for ``v2g_floor_idle_s``:
     #: the backend keeps discharging, which the truck can no longer give, and offers no charge.
-    #: None disables it. Checked besides duration, departure, target SoC and SECC stops.
+    #: The same idle time ends a bidirectional session without ``duration_s`` and without a
+    #: departure once the truck is at its target SoC and has not been discharged (> -1 kW) for
+    #: that long (reason "at its target SoC"): nothing else would ever end it.
+    #: None disables both. Checked besides duration, departure, target SoC and SECC stops.
     v2g_floor_idle_s: float | None = 600.0
     #: (seconds after charge-loop start, length s): PowerDelivery(Standby), then Start again.
     standby: tuple[float, float] | None = None

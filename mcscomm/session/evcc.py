@@ -1009,9 +1009,10 @@ class EvccSession:
             if now >= departure or (self.power.at_target() and not self.power.bidirectional):
                 ctx.stop_kind = ChargingSession.TERMINATE
                 return "stop"
-        if self._at_v2g_floor(i * v, now):
+        idle_end = self._idle_at_bound(i * v, now)
+        if idle_end is not None:
             ctx.stop_kind = ChargingSession.TERMINATE
-            ctx.end_reason = "at its V2G floor"
+            ctx.end_reason = idle_end
             return "stop"
         standby = self.config.standby
         if standby is not None:
@@ -1029,24 +1030,42 @@ class EvccSession:
                 return "switch"
         return "ok"
 
-    def _at_v2g_floor(self, power_w: float, now: float) -> bool:
-        """The V2G floor rule (``EvccConfig.v2g_floor_idle_s``): a bidirectional truck within
-        0.5 % SoC of its V2G floor that has not been charged for that long -- the backend keeps
-        discharging (a trickle tapering towards the floor) or holds it at zero -- has nothing
-        more to do at this charger."""
+    def _idle_at_bound(self, power_w: float, now: float) -> str | None:
+        """The idle rule of a bidirectional truck (``EvccConfig.v2g_floor_idle_s``); the reason
+        to leave, or None to stay.
+
+        * At its V2G floor (within 0.5 % SoC) and not charged (< 1 kW) for that long -- the
+          backend keeps discharging (a trickle tapering towards the floor) or holds it at zero.
+        * At its target SoC and not discharged (> -1 kW) for that long, when nothing else will
+          end the session: no ``duration_s`` and no departure. Without this a standalone
+          ``mcscomm evcc`` on a bidirectional service would sit full at the charger forever.
+          With a departure the truck stays: the backend may still want its energy (the depot
+          scenario discharges in the evening peak).
+
+        Either way the truck has nothing more to do at this charger."""
         limit = self.config.v2g_floor_idle_s
         ctx = self.ctx
         if limit is None or not self.power.bidirectional or ctx.standby == "active":
             ctx.floor_idle_since = None
-            return False
-        floor = self.power.spec.v2g_min_soc
-        at_floor = self.power.battery.soc <= floor + _FLOOR_SOC_TOLERANCE
-        if not at_floor or power_w >= _IDLE_POWER_W:  # charging again: the rule resets
+            return None
+        power = self.power
+        reason: str | None = None
+        if power.battery.soc <= power.spec.v2g_min_soc + _FLOOR_SOC_TOLERANCE:
+            if power_w < _IDLE_POWER_W:  # charging again resets the rule
+                reason = "at its V2G floor"
+        elif (
+            self.config.duration_s is None
+            and not math.isfinite(power.controller.departure)
+            and power.at_target()
+            and power_w > -_IDLE_POWER_W  # discharging again resets the rule
+        ):
+            reason = "at its target SoC"
+        if reason is None:
             ctx.floor_idle_since = None
-            return False
+            return None
         if ctx.floor_idle_since is None:
             ctx.floor_idle_since = now
-        return now - ctx.floor_idle_since >= limit
+        return reason if now - ctx.floor_idle_since >= limit else None
 
     def _on_DC_WeldingDetectionRes(self, res: Any, now: float) -> str:
         self.ctx.welding_rounds += 1
