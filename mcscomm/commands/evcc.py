@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mcscomm.endpoints.clock import RealClock
     from mcscomm.endpoints.evcc_client import discover, run_evcc
     from mcscomm.endpoints.setup import (
         SetupError,
@@ -70,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             host, port = args.connect
         writer = TraceWriter(args.trace) if args.trace is not None else None
-        recorder = SessionRecorder(writer=writer, human=human_sink(), origin=0.0)
+        # Real time read as Unix time: the truck's TimeStamps and TimeAnchors are real.
+        clock = RealClock(unix=True)
+        recorder = SessionRecorder(writer=writer, human=human_sink(), origin=clock.now())
         try:
-            loop = asyncio.get_running_loop()
-            recorder.origin = loop.time()
             result = await run_evcc(
-                evcc_connection(config, now=loop.time(), tls=opts.tls),
+                lambda now: evcc_connection(config, now=now, tls=opts.tls),
                 host=host,
                 port=port,
                 ssl_context=client_ssl,
+                clock=clock,
                 recorder=recorder,
             )
         finally:

@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
         server_ssl, client_ssl = tls_contexts(manifest) if opts.tls else (None, None)
         secc_cfg = secc_config(opts, manifest)
         evcc_cfg = evcc_config(opts, manifest, **scenario_truck(opts))
-        evcc = evcc_connection(evcc_cfg, tls=opts.tls)
     except SetupError as exc:
         return fail("session", str(exc), 2)
     writer = None
@@ -77,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             return await run_pair(
                 factory,
-                evcc,
+                # made when connected, at the pair clock's now (Unix time in real time)
+                lambda now: evcc_connection(evcc_cfg, now=now, tls=opts.tls),
                 server_ssl=server_ssl,
                 client_ssl=client_ssl,
                 virtual=not realtime,

@@ -8,7 +8,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from mcscomm.endpoints.setup import AUTHS, CONTROLS, PROFILES, SERVICES, SessionOptions
+from mcscomm.endpoints.setup import (
+    AUTHS,
+    CONTROLS,
+    PROFILES,
+    SECC_AUTHS,
+    SECC_CONTROLS,
+    SERVICES,
+    SessionOptions,
+)
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -67,6 +75,18 @@ def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> No
             help="backend scenario: name or TOML (default depot_peak_shaving, or none when a "
             "CSMS steers with --csms); 'none' for no backend",
         )
+        parser.add_argument(
+            "--secc-control",
+            choices=SECC_CONTROLS,
+            default="both",
+            help="control modes the SECC offers (default both)",
+        )
+        parser.add_argument(
+            "--secc-auth",
+            choices=SECC_AUTHS,
+            default="both",
+            help="authorization services the SECC offers (default both)",
+        )
     parser.add_argument("--profile", choices=PROFILES, default="strict", help="strict or lenient")
     parser.add_argument(
         "--tls", type=on_off, default=True, metavar="{on,off}", help="TLS 1.3 (off: lenient only)"
@@ -90,6 +110,8 @@ def options(args: argparse.Namespace, certs: Path | None) -> SessionOptions:
         profile=args.profile,
         tls=args.tls,
         pki_dir=certs,
+        secc_control=getattr(args, "secc_control", "both"),
+        secc_auth=getattr(args, "secc_auth", "both"),
     )
 
 

@@ -6,6 +6,18 @@ The sans-IO sessions never sleep: they expose the next deadline (``get_timer()``
 ``now``. The endpoints therefore only need a clock that can say what time it is and call something
 back at a given time. :class:`RealClock` maps that onto ``loop.time()`` / ``loop.call_at``.
 
+Which epoch the sessions see
+----------------------------
+The sessions turn ``now`` into MessageHeader TimeStamps and TimeAnchors (facts §4.1: Unix seconds;
+``mcscomm.session.context.timestamp`` uses a ``now`` >= 1e9 as Unix time and adds a fixed
+2026-01-01 epoch to anything smaller). ``RealClock(unix=True)`` — what the SECC server, the EVCC
+client and a real-time pair use by default — is the loop's monotonic time shifted once, at the
+first reading, onto ``time.time()``: timestamps are real Unix time, while deadlines keep running
+on the monotonic clock (an NTP step after the start moves the timestamps, never a timer).
+``RealClock()`` (``unix=False``) is the raw loop time, for callers that mix it with
+``loop.time()``. A :class:`VirtualClock` starts at 0, so virtual sessions stamp their messages
+from the fixed epoch 2026-01-01T00:00:00Z: reproducible traces, no calendar date of their own.
+
 :class:`VirtualClock` keeps its own ``now`` and a heap of timers, and *jumps* ``now`` to the
 earliest timer whenever the whole system is quiescent. Bytes still cross real sockets (loopback
 TLS), so "quiescent" means: no application bytes written by one in-process endpoint that its
@@ -32,6 +44,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Protocol
 
@@ -57,7 +70,8 @@ class Clock(Protocol):
         ...
 
     def now(self) -> float:
-        """Seconds, monotonic; the origin is arbitrary (0 for a fresh virtual clock)."""
+        """Seconds, monotonic; the origin is arbitrary (0 for a fresh virtual clock, Unix time
+        for ``RealClock(unix=True)``)."""
         ...
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
@@ -86,12 +100,21 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """Wall-clock time: the running event loop's monotonic ``time()``; I/O accounting is a no-op."""
+    """Real time: the running event loop's monotonic ``time()``; I/O accounting is a no-op.
+
+    With ``unix=True`` the same monotonic time is offset (once, at the first reading) so that it
+    reads as Unix time (seconds since 1970): the sessions then stamp their messages with real
+    TimeStamps while their deadlines stay immune to wall-clock steps.
+    """
 
     virtual = False
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, *, unix: bool = False
+    ) -> None:
         self._loop = loop
+        self.unix = unix
+        self._offset: float | None = None if unix else 0.0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -99,11 +122,18 @@ class RealClock:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
+    @property
+    def offset(self) -> float:
+        """``now() - loop.time()``: 0, or the Unix time of the loop's time origin."""
+        if self._offset is None:
+            self._offset = time.time() - self.loop.time()
+        return self._offset
+
     def now(self) -> float:
-        return self.loop.time()
+        return self.loop.time() + self.offset
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        return self.loop.call_at(when, callback)
+        return self.loop.call_at(when - self.offset, callback)
 
     async def sleep(self, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from mcscomm.endpoints.clock import Clock, Link, TimerHandle
 from mcscomm.endpoints.limits import Limits
@@ -68,8 +70,11 @@ class ConnectionDriver(asyncio.Protocol):
     """Drives one sans-IO connection over one asyncio transport (TCP or TLS).
 
     ``factory(now)`` makes the connection when the transport is up (after the TLS handshake), so
-    its communication-setup timer starts at the right moment. ``start`` (EVCC) sends the first
-    request; ``admit`` may refuse the connection (limits); ``on_closed`` runs once at the end.
+    its communication-setup timer starts at the right moment. With ``peer_cert`` (SECC) it is
+    called as ``factory(now, peer_cert_der=...)`` with the TLS client certificate (DER, None over
+    plain TCP), so a paused session resumes only from the certificate that paused it.
+    ``start`` (EVCC) sends the first request; ``admit`` may refuse the connection (limits);
+    ``on_closed`` runs once at the end.
     """
 
     def __init__(
@@ -84,8 +89,10 @@ class ConnectionDriver(asyncio.Protocol):
         start: Callable[[SansIoConnection, float], None] | None = None,
         admit: Callable[[ConnectionDriver], bool] | None = None,
         on_closed: Callable[[ConnectionDriver], None] | None = None,
+        peer_cert: bool = False,
     ) -> None:
         self._factory = factory
+        self._peer_cert = peer_cert
         self.side: Side = side
         self._clock = clock
         self.recorder = recorder
@@ -131,7 +138,11 @@ class ConnectionDriver(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         self.recorder.lifecycle(now, "tls", side=self.side, **tls_details(ssl_object))
         try:
-            self.connection = self._factory(now)
+            if self._peer_cert:
+                der = None if ssl_object is None else ssl_object.getpeercert(binary_form=True)
+                self.connection = self._factory(now, peer_cert_der=der)  # type: ignore[call-arg]
+            else:
+                self.connection = self._factory(now)
             if self._start is not None:
                 self._start(self.connection, now)
         except Exception as exc:
@@ -176,7 +187,7 @@ class ConnectionDriver(asyncio.Protocol):
         conn = self.connection
         if conn is not None and not conn.closed and self._failure is None:
             # Communication loss mid-session: the session must drive power to its safe state.
-            reason = f"connection lost ({exc})" if exc else "peer closed the connection"
+            reason = _lost_reason(exc)
             _log.warning("%s: communication lost with %s: %s", self.label, self.peer, reason)
             self.recorder.lifecycle(
                 now, "communication_lost", side=self.side, peer=self.peer, reason=reason
@@ -347,6 +358,45 @@ class ConnectionDriver(asyncio.Protocol):
         self.done.set_result(SessionOutcome(self.label, result, reason))
         if self._on_closed is not None:
             self._on_closed(self)
+
+
+def _lost_reason(exc: BaseException | None) -> str:
+    """One line for a lost connection. In TLS 1.3 the SECC judges the client certificate after
+    the client's handshake is done, so its refusal reaches the EVCC here, as an alert."""
+    if exc is None:
+        return "peer closed the connection"
+    if isinstance(exc, ssl.SSLError):
+        from mcscomm.security.tls import explain_handshake_error
+
+        return f"connection lost: {explain_handshake_error(exc)}"
+    return f"connection lost ({exc or type(exc).__name__})"
+
+
+def accepts_peer_cert(factory: Callable[..., object]) -> bool:
+    """True when ``factory`` takes a ``peer_cert_der`` keyword (or ``**kwargs``).
+
+    Connection factories are ``factory(now)``; the SECC passes the TLS client certificate only to
+    those that declare they want it, so wrappers with the plain signature keep working.
+    """
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: assume the plain signature
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "peer_cert_der" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in params
+    )
+
+
+def as_factory(
+    connection: SansIoConnection | Callable[[float], SansIoConnection],
+) -> Callable[[float], SansIoConnection]:
+    """A connection factory for a ready connection or a factory ``f(now)`` (returned as is)."""
+    if hasattr(connection, "receive_data"):
+        ready = cast(SansIoConnection, connection)
+        return lambda _now: ready
+    return connection
 
 
 def _is_peer_error(exc: BaseException) -> bool:

@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mcscomm.endpoints.clock import Clock, RealClock
-from mcscomm.endpoints.driver import ConnectionDriver, SansIoConnection, SessionOutcome
+from mcscomm.endpoints.driver import (
+    ConnectionDriver,
+    SansIoConnection,
+    SessionOutcome,
+    as_factory,
+)
 from mcscomm.endpoints.limits import Limits
 from mcscomm.trace import SessionRecorder, Summary
 
@@ -39,7 +44,7 @@ def _start(connection: SansIoConnection, now: float) -> None:
 
 
 async def run_evcc(
-    connection: SansIoConnection,
+    connection: SansIoConnection | Callable[[float], SansIoConnection],
     *,
     host: str,
     port: int,
@@ -55,16 +60,28 @@ async def run_evcc(
 ) -> EvccResult:
     """Connect to ``host:port`` and run one session on ``connection`` (already configured).
 
-    ``connect_timeout`` is wall-clock seconds for TCP connect plus TLS handshake. With ``finish``
-    the recorder's summary is written at the end (the pair finishes its shared recorder itself).
+    ``connection`` may also be a factory ``f(now)``, called once the connection is up, so the
+    session starts at the clock's ``now`` (Unix time on the default real clock, see
+    :mod:`.clock`). ``connect_timeout`` is wall-clock seconds for TCP connect plus TLS handshake.
+    With ``finish`` the recorder's summary is written at the end (the pair finishes its shared
+    recorder itself).
     """
-    clock = clock or RealClock()
+    clock = clock or RealClock(unix=True)
     limits = limits or Limits()
     if recorder is None:
         recorder = SessionRecorder(origin=clock.now())
     loop = asyncio.get_running_loop()
+    tcp_up = False
+
+    def protocol() -> ConnectionDriver:
+        # asyncio asks for the protocol once TCP is connected, before the TLS handshake: this
+        # tells a refused/unreachable SECC from a failed handshake.
+        nonlocal tcp_up
+        tcp_up = True
+        return driver
+
     driver = ConnectionDriver(
-        lambda _now: connection,
+        as_factory(connection),
         side="evcc",
         clock=clock,
         recorder=recorder,
@@ -80,7 +97,7 @@ async def run_evcc(
         with clock.busy():  # the virtual clock must not run while TCP/TLS is being set up
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: driver,
+                    protocol,
                     host,
                     port,
                     ssl=ssl_context,
@@ -90,7 +107,7 @@ async def run_evcc(
                 timeout=connect_timeout,
             )
     except (OSError, TimeoutError, ssl.SSLError) as exc:
-        reason = _connect_error(exc, host, port)
+        reason = _connect_error(exc, host, port, handshake=tcp_up and ssl_context is not None)
         recorder.lifecycle(
             clock.now(), "connect_failed", side="evcc", peer=f"{host}:{port}", reason=reason
         )
@@ -105,13 +122,18 @@ async def run_evcc(
     return EvccResult(outcome, summary)
 
 
-def _connect_error(exc: BaseException, host: str, port: int) -> str:
+def _connect_error(exc: BaseException, host: str, port: int, *, handshake: bool) -> str:
+    """One line for a failed connect; ``handshake``: TCP was up, the TLS handshake failed."""
+    if handshake or isinstance(exc, ssl.SSLError):
+        # E.g. a plain-TCP SECC (Josev's default) resets our ClientHello: asyncio raises a bare
+        # ConnectionResetError() whose text is empty, hence the explanation (as the SECC logs).
+        from mcscomm.security.tls import explain_handshake_error
+
+        return f"TLS handshake with {host}:{port} failed: {explain_handshake_error(exc)}"
     if isinstance(exc, TimeoutError):
         return f"timed out connecting to {host}:{port}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {host}:{port} failed: {exc.reason or exc}"
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-    return f"cannot connect to {host}:{port}: {detail}"
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot connect to {host}:{port}: {detail or type(exc).__name__}"
 
 
 async def discover(

@@ -43,7 +43,7 @@ class PairResult:
 
 async def run_pair(
     secc_factory: Callable[[float], SansIoConnection],
-    evcc_connection: SansIoConnection,
+    evcc_connection: SansIoConnection | Callable[[float], SansIoConnection],
     *,
     server_ssl: ssl.SSLContext | None,
     client_ssl: ssl.SSLContext | None,
@@ -57,9 +57,14 @@ async def run_pair(
 
     The recorder (if given) receives the events of both sides; messages are recorded once, from
     the SECC side (which also produces the power samples), so the trace has one timeline.
+
+    ``evcc_connection`` may be a factory ``f(now)`` (called when the connection is up). In real
+    time (``virtual=False``) ``now`` is Unix time (``RealClock(unix=True)``), so pass a factory,
+    or a connection made with ``now`` near ``time.time()``; in virtual time it starts at 0 and
+    the sessions stamp messages from the fixed 2026-01-01 epoch.
     """
     wall0 = time.perf_counter()
-    clock: Clock = VirtualClock() if virtual else RealClock()
+    clock: Clock = VirtualClock() if virtual else RealClock(unix=True)
     if isinstance(clock, VirtualClock):
         clock.start()
     try:

@@ -22,6 +22,7 @@ from mcscomm.endpoints.driver import (
     ConnectionDriver,
     SansIoConnection,
     SessionOutcome,
+    accepts_peer_cert,
     link_address,
 )
 from mcscomm.endpoints.limits import Limits
@@ -56,6 +57,10 @@ class ServerStats:
 class SeccServer:
     """Serves ISO 15118-20 sessions; ``connection_factory(now)`` makes one connection per socket.
 
+    A factory that takes a ``peer_cert_der`` keyword gets the TLS client certificate (DER) of
+    each connection (see ``endpoints.setup.secc_factory``). The default clock is real time read
+    as Unix time (``RealClock(unix=True)``), so message TimeStamps are real.
+
     ``recorder_factory(label, origin)`` builds the recorder of each session (trace file, human log);
     by default sessions share ``trace`` (if given), each record tagged with the session label.
     ``on_session_end`` is called with each session's outcome and recorder. The server finishes
@@ -75,8 +80,9 @@ class SeccServer:
         on_session_end: Callable[[SessionOutcome, SessionRecorder], None] | None = None,
     ) -> None:
         self._factory = connection_factory
+        self._peer_cert = accepts_peer_cert(connection_factory)
         self._ssl = ssl_context
-        self.clock: Clock = clock or RealClock()
+        self.clock: Clock = clock or RealClock(unix=True)
         self.limits = limits or Limits()
         self._trace = trace
         self._human = human
@@ -190,6 +196,7 @@ class SeccServer:
             label=label,
             admit=self._admit,
             on_closed=self._closed,
+            peer_cert=self._peer_cert,
         )
 
     def _room(self) -> bool:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mcscomm.endpoints.driver import SansIoConnection
 from mcscomm.endpoints.limits import DEFAULT_MAX_PAYLOAD
@@ -20,6 +19,9 @@ from mcscomm.endpoints.limits import DEFAULT_MAX_PAYLOAD
 SERVICES = ("DC", "DC_BPT", "MCS", "MCS_BPT")
 CONTROLS = ("scheduled", "dynamic")
 AUTHS = ("eim", "pnc")
+#: What the SECC offers (``--secc-control`` / ``--secc-auth``): one choice or both.
+SECC_CONTROLS = ("scheduled", "dynamic", "both")
+SECC_AUTHS = ("eim", "pnc", "both")
 PROFILES = ("strict", "lenient")
 
 
@@ -43,6 +45,11 @@ class SessionOptions:
     pki_dir: Path | None = None
     algorithm: str = "secp521r1"
     stop: str = "terminate"
+    #: The SECC's offer: ``scheduled``, ``dynamic`` or ``both`` control modes
+    #: (ServiceDetailRes parameter sets) and ``eim``, ``pnc`` or ``both`` authorization services
+    #: (AuthorizationSetupRes).
+    secc_control: str = "both"
+    secc_auth: str = "both"
 
     def check(self) -> None:
         if self.service not in SERVICES:
@@ -53,6 +60,10 @@ class SessionOptions:
             raise SetupError(f"unknown control mode {self.control!r}")
         if self.auth not in AUTHS:
             raise SetupError(f"unknown authorization {self.auth!r}")
+        if self.secc_control not in SECC_CONTROLS:
+            raise SetupError(f"unknown SECC control offer {self.secc_control!r}")
+        if self.secc_auth not in SECC_AUTHS:
+            raise SetupError(f"unknown SECC authorization offer {self.secc_auth!r}")
         if self.profile not in PROFILES:
             raise SetupError(f"unknown profile {self.profile!r}")
         if not self.tls and self.profile != "lenient":
@@ -100,12 +111,33 @@ def _profiles(options: SessionOptions, *, truck: bool, charger: bool) -> dict[st
     return out
 
 
+def secc_offer(options: SessionOptions) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(control modes, authorization services) the SECC offers, in the order it lists them."""
+    from mcscomm.messages.enums import AuthorizationType, ControlMode
+
+    controls = {
+        "scheduled": (ControlMode.SCHEDULED,),
+        "dynamic": (ControlMode.DYNAMIC,),
+        "both": (ControlMode.SCHEDULED, ControlMode.DYNAMIC),
+    }[options.secc_control]
+    auths = {
+        "eim": (AuthorizationType.EIM,),
+        "pnc": (AuthorizationType.PNC,),
+        "both": (AuthorizationType.PNC, AuthorizationType.EIM),
+    }[options.secc_auth]
+    return controls, auths
+
+
 def secc_config(options: SessionOptions, manifest: Any) -> Any:
-    """The SeccConfig for these options (the SECC offers every service and control mode)."""
+    """The SeccConfig for these options: every energy service; the control modes and
+    authorization services of ``secc_control`` / ``secc_auth``."""
     from mcscomm.session.config import Profile, SeccConfig
 
     loaded = _profiles(options, truck=False, charger=True)
+    controls, auths = secc_offer(options)
     return SeccConfig(
+        control_modes=controls,
+        auth_services=auths,
         profile=Profile(options.profile),
         charger=loaded["charger"],
         scenario=loaded["scenario"],
@@ -164,18 +196,28 @@ def evcc_config(options: SessionOptions, manifest: Any, **overrides: Any) -> Any
     )
 
 
-def secc_factory(
-    config: Any, *, tls: bool, max_payload: int = DEFAULT_MAX_PAYLOAD
-) -> Callable[[float], SansIoConnection]:
+class SeccFactory(Protocol):
+    """``factory(now, peer_cert_der=None)``: one SECC connection for an accepted socket.
+
+    It is also a plain ``Callable[[float], SansIoConnection]``; the server passes the TLS client
+    certificate (DER) only to factories that take the keyword (see ``driver.accepts_peer_cert``).
+    """
+
+    def __call__(self, now: float, *, peer_cert_der: bytes | None = None) -> SansIoConnection: ...
+
+
+def secc_factory(config: Any, *, tls: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> SeccFactory:
     """Makes one SeccConnection per accepted socket, all sharing ``config`` (and its store).
 
     ``max_payload`` bounds each connection's receive buffer (one V2GTP frame, see Limits).
+    ``peer_cert_der`` is the TLS client certificate: a paused session is resumed only from the
+    same certificate (the session checks it against the one that paused).
     """
     from mcscomm.session.connection import SeccConnection
 
-    def make(now: float) -> SansIoConnection:
+    def make(now: float, *, peer_cert_der: bytes | None = None) -> SansIoConnection:
         connection: SansIoConnection = SeccConnection(
-            config, now=now, tls=tls, max_payload=max_payload
+            config, now=now, tls=tls, max_payload=max_payload, peer_cert_der=peer_cert_der
         )
         return connection
 

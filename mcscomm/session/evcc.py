@@ -84,7 +84,7 @@ from mcscomm.security.errors import SignatureError
 from mcscomm.session import errors
 from mcscomm.session.config import EvccConfig, Profile
 from mcscomm.session.context import Counters, timestamp
-from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, value
+from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, to_float, value
 from mcscomm.session.events import (
     RESULT_FAILED,
     RESULT_PAUSED,
@@ -1186,7 +1186,7 @@ def finite(x: float, cap: float) -> float:
 
 
 def _opt(r: Any, default: float) -> float:
-    return default if r is None else float(r)
+    return default if r is None else to_float(r)
 
 
 def _payload_of(message: Any) -> int:
