@@ -88,6 +88,16 @@ def test_secc_offer_options_reach_the_secc_config(command: str, certs: Path) -> 
     assert (default.secc_control, default.secc_auth) == ("both", "both")
 
 
+def test_secc_offer_options_take_an_ordered_list_and_refuse_nonsense(certs: Path) -> None:
+    parser = _parser("secc")
+    args = parser.parse_args(["--secc-control", "dynamic,scheduled", "--secc-auth", "eim,pnc"])
+    cfg = secc_config(options(args, certs), load_pki(options(args, certs)))
+    assert cfg.control_modes == (ControlMode.DYNAMIC, ControlMode.SCHEDULED)
+    assert cfg.auth_services == (AuthorizationType.EIM, AuthorizationType.PNC)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--secc-control", "sometimes"])
+
+
 def test_evcc_has_no_secc_offer_options(certs: Path) -> None:
     with pytest.raises(SystemExit):
         _parser("evcc").parse_args(["--connect", "127.0.0.1:1", "--secc-auth", "eim"])

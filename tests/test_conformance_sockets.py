@@ -1,5 +1,8 @@
 """The catalogue over real loopback TLS sockets in real time: ``--connect`` to our SECC server
-process and ``--listen`` for our EVCC process (started per case by the PIXIT sut_command)."""
+process and ``--listen`` for our EVCC process (started per case by the PIXIT sut_command).
+
+Timing-critical cases are left to the virtual-clock tests: a loaded CI machine must not decide a
+verdict here."""
 
 from __future__ import annotations
 
@@ -86,7 +89,7 @@ def test_connect_to_a_real_secc_over_tls(
         tmp_path,
         f'[sut]\nrole = "secc"\nname = "loopback"\n[pics]\nmetering_confirmation = false\n'
         f'[pixit]\npki_dir = "{pki_dir}"\nsdp_address = "127.0.0.1:{sdp_port}"\n'
-        "tolerance_s = 0.3\n",
+        "tolerance_s = 0.5\n",
     )
     out = tmp_path / "r.json"
     r = subprocess.run(
@@ -104,7 +107,7 @@ def test_connect_to_a_real_secc_over_tls(
             str(out),
             "--cases",
             "SDP_001,SAP_001,VTB_SessionSetup_001,ITB_UnknownSession_001,Session_MCS_BPT_Dynamic,"
-            "TLS_001,TLS_002,TLS_005,TLS_007,Timing_003",
+            "TLS_001,TLS_002,TLS_005,TLS_007",
         ],
         capture_output=True,
         text=True,
@@ -112,7 +115,7 @@ def test_connect_to_a_real_secc_over_tls(
     )
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads(out.read_text())
-    assert data["summary"]["pass"] == 11  # two MCS_BPT Dynamic sessions (EIM, PnC)
+    assert data["summary"]["pass"] == 10  # two MCS_BPT Dynamic sessions (EIM, PnC)
     assert data["sut"]["sut.mode"].startswith("connect")
 
 
@@ -125,7 +128,7 @@ def test_listen_for_a_real_evcc_over_tls(tmp_path: Path, pki_dir: str) -> None:
     pics = _pics(
         tmp_path,
         '[sut]\nrole = "evcc"\n[pics]\nservices = ["MCS_BPT"]\ncontrol_modes = ["Dynamic"]\n'
-        f'auth = ["EIM"]\nsdp = false\n[pixit]\npki_dir = "{pki_dir}"\ntolerance_s = 0.3\n'
+        f'auth = ["EIM"]\nsdp = false\n[pixit]\npki_dir = "{pki_dir}"\ntolerance_s = 0.5\n'
         f"connect_timeout_s = 30.0\nsut_command = {json.dumps(cmd)}\n",
     )
     out = tmp_path / "r.json"
@@ -143,7 +146,7 @@ def test_listen_for_a_real_evcc_over_tls(tmp_path: Path, pki_dir: str) -> None:
             "--report",
             str(out),
             "--cases",
-            "SAP_001,Session_MCS_BPT_Dynamic,ITB_SessionSetup_002,Timing_001,TLS_001,TLS_003,"
+            "SAP_001,Session_MCS_BPT_Dynamic,ITB_SessionSetup_002,TLS_001,TLS_003,"
             "Session_DC_Dynamic",
         ],
         capture_output=True,

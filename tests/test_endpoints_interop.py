@@ -200,6 +200,34 @@ async def test_evcc_connect_refused_still_names_the_reason(
     assert result.outcome.reason[len(prefix) :].strip()  # never an empty reason
 
 
+async def test_a_refused_client_certificate_is_named_as_the_likely_cause(
+    pki: tuple[SessionOptions, Any],
+) -> None:
+    """TLS 1.3: the SECC refuses the truck's (missing) certificate after the truck's handshake is
+    done, so the truck only sees the connection close before any answer."""
+    import ssl
+
+    options, manifest = pki
+    server_ssl, _client_ssl = tls_contexts(manifest)
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.check_hostname = False
+    anonymous.verify_mode = ssl.CERT_NONE
+    anonymous.minimum_version = ssl.TLSVersion.TLSv1_3
+    cfg = evcc_config(options, manifest)
+    result = await asyncio.wait_for(
+        run_pair(
+            secc_factory(secc_config(options, manifest), tls=True),
+            lambda now: evcc_connection(cfg, now=now),
+            server_ssl=server_ssl,
+            client_ssl=anonymous,
+            virtual=False,  # in virtual time the truck's own message timeout may come first
+        ),
+        30,
+    )
+    assert not result.ok and result.secc is None
+    assert "refuse our TLS client certificate" in result.evcc.reason, result.evcc.reason
+
+
 # -- 3. what the SECC offers -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("control", "auth", "modes", "auths"),
@@ -223,11 +251,21 @@ def test_secc_offer_options_map_to_the_config(
     assert all(isinstance(a, AuthorizationType) for a in cfg.auth_services)
 
 
-def test_unknown_secc_offers_are_setup_errors() -> None:
-    with pytest.raises(SetupError, match="control offer"):
-        SessionOptions(secc_control="sometimes").check()
-    with pytest.raises(SetupError, match="authorization offer"):
-        SessionOptions(secc_auth="cash").check()
+def test_a_listed_offer_keeps_its_order(pki: tuple[SessionOptions, Any]) -> None:
+    options, manifest = pki
+    listed = dataclasses.replace(options, secc_control="dynamic,scheduled", secc_auth="eim,pnc")
+    cfg = secc_config(listed, manifest)
+    assert cfg.control_modes == (ControlMode.DYNAMIC, ControlMode.SCHEDULED)
+    assert cfg.auth_services == (AuthorizationType.EIM, AuthorizationType.PNC)
+
+
+@pytest.mark.parametrize(
+    ("control", "auth"),
+    [("sometimes", "both"), ("dynamic,dynamic", "both"), ("both", "cash"), ("both", "eim,")],
+)
+def test_unknown_secc_offers_are_setup_errors(control: str, auth: str) -> None:
+    with pytest.raises(SetupError, match=r"SECC (control|authorization) offer"):
+        SessionOptions(secc_control=control, secc_auth=auth).check()
 
 
 async def test_a_secc_offering_only_eim_serves_an_eim_truck_and_refuses_pnc(

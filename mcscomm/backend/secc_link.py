@@ -204,8 +204,13 @@ def attach(factory: Callable[[float], Any], station: ChargingStation) -> Callabl
     a truck because its backend bookkeeping is full.
     """
 
-    def make(now: float) -> Any:
-        conn = factory(now)
+    from mcscomm.endpoints.driver import accepts_peer_cert
+
+    forwards = accepts_peer_cert(factory)
+
+    def make(now: float, **kwargs: Any) -> Any:
+        # kwargs (the SECC server's peer_cert_der) reach the wrapped factory when it takes them.
+        conn = factory(now, **kwargs) if forwards else factory(now)
         try:
             return BackendLink(conn, station, now)
         except CsmsUnavailable as exc:

@@ -16,6 +16,8 @@ from mcscomm.endpoints.setup import (
     SECC_CONTROLS,
     SERVICES,
     SessionOptions,
+    SetupError,
+    offer_list,
 )
 
 
@@ -45,6 +47,19 @@ def positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
+
+
+def _offer(kind: str) -> Callable[[str], str]:
+    """argparse type of ``--secc-control`` / ``--secc-auth`` (validated by setup.offer_list)."""
+
+    def parse(text: str) -> str:
+        try:
+            offer_list(text, kind)
+        except SetupError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
 
 
 def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> None:
@@ -77,15 +92,19 @@ def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> No
         )
         parser.add_argument(
             "--secc-control",
-            choices=SECC_CONTROLS,
+            type=_offer("control"),
             default="both",
-            help="control modes the SECC offers (default both)",
+            metavar="{" + ",".join(SECC_CONTROLS) + "}",
+            help="control modes the SECC offers (default both = scheduled,dynamic; a list such "
+            "as dynamic,scheduled sets the order)",
         )
         parser.add_argument(
             "--secc-auth",
-            choices=SECC_AUTHS,
+            type=_offer("auth"),
             default="both",
-            help="authorization services the SECC offers (default both)",
+            metavar="{" + ",".join(SECC_AUTHS) + "}",
+            help="authorization services the SECC offers (default both = pnc,eim; a list such "
+            "as eim,pnc sets the order)",
         )
     parser.add_argument("--profile", choices=PROFILES, default="strict", help="strict or lenient")
     parser.add_argument(

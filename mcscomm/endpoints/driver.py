@@ -111,6 +111,8 @@ class ConnectionDriver(asyncio.Protocol):
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._last_rx = 0.0
+        self._received = 0  # application bytes from the peer
+        self._tls = False
         self._failure: str | None = None
         self._ended: tuple[str, str] | None = None  # (result, reason) from SessionEnded
         self.peer: str = "?"
@@ -136,6 +138,7 @@ class ConnectionDriver(asyncio.Protocol):
         details: dict[str, object] = {"peer": self.peer, "local": _fmt(sock)}
         self.recorder.lifecycle(now, "connected", side=self.side, **details)
         ssl_object = transport.get_extra_info("ssl_object")
+        self._tls = ssl_object is not None
         self.recorder.lifecycle(now, "tls", side=self.side, **tls_details(ssl_object))
         try:
             if self._peer_cert:
@@ -157,6 +160,7 @@ class ConnectionDriver(asyncio.Protocol):
             return  # closing: whatever else arrives is dropped
         now = self._clock.now()
         self._last_rx = now
+        self._received += len(data)
         started = time.perf_counter()
         try:
             conn.receive_data(data, now)
@@ -188,6 +192,13 @@ class ConnectionDriver(asyncio.Protocol):
         if conn is not None and not conn.closed and self._failure is None:
             # Communication loss mid-session: the session must drive power to its safe state.
             reason = _lost_reason(exc)
+            if self.side == "evcc" and self._tls and self._received == 0:
+                # TLS 1.3: the SECC checks our certificate after our side of the handshake is
+                # done; a refusal looks like a plain close before any answer.
+                reason += (
+                    " before the SECC answered anything (did it refuse our TLS client "
+                    "certificate? see the SECC's log)"
+                )
             _log.warning("%s: communication lost with %s: %s", self.label, self.peer, reason)
             self.recorder.lifecycle(
                 now, "communication_lost", side=self.side, peer=self.peer, reason=reason
@@ -195,7 +206,7 @@ class ConnectionDriver(asyncio.Protocol):
             lost = getattr(conn, "connection_lost", None)
             try:
                 if callable(lost):
-                    lost(now)
+                    _call_lost(lost, now, reason)
                 self._drain(now)
             except Exception as exc2:
                 _log.exception("%s: session failed handling the connection loss", self.label)
@@ -305,7 +316,7 @@ class ConnectionDriver(asyncio.Protocol):
         lost = getattr(self.connection, "connection_lost", None)
         with contextlib.suppress(Exception):
             if callable(lost):
-                lost(now)
+                _call_lost(lost, now, reason)
             self._drain(now)
         if self.transport is not None:
             self.transport.abort()
@@ -370,6 +381,20 @@ def _lost_reason(exc: BaseException | None) -> str:
 
         return f"connection lost: {explain_handshake_error(exc)}"
     return f"connection lost ({exc or type(exc).__name__})"
+
+
+def _call_lost(lost: Callable[..., object], now: float, reason: str) -> None:
+    """``connection_lost(now, reason)`` (the sessions) or ``connection_lost(now)`` (older ones)."""
+    P = inspect.Parameter
+    try:
+        params = list(inspect.signature(lost).parameters.values())
+    except (TypeError, ValueError):  # a C callable: assume the plain signature
+        params = []
+    positional = sum(1 for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD))
+    if positional >= 2 or any(p.kind is P.VAR_POSITIONAL for p in params):
+        lost(now, reason)
+    else:
+        lost(now)
 
 
 def accepts_peer_cert(factory: Callable[..., object]) -> bool:

@@ -19,9 +19,32 @@ from mcscomm.endpoints.limits import DEFAULT_MAX_PAYLOAD
 SERVICES = ("DC", "DC_BPT", "MCS", "MCS_BPT")
 CONTROLS = ("scheduled", "dynamic")
 AUTHS = ("eim", "pnc")
-#: What the SECC offers (``--secc-control`` / ``--secc-auth``): one choice or both.
+#: What the SECC offers (``--secc-control`` / ``--secc-auth``): one choice, ``both``, or a
+#: comma-separated list in the order the SECC lists them (e.g. ``dynamic,scheduled``).
 SECC_CONTROLS = ("scheduled", "dynamic", "both")
 SECC_AUTHS = ("eim", "pnc", "both")
+#: ``both`` in the order the SECC lists them by default (``SeccConfig``'s defaults).
+_BOTH = {"control": ("scheduled", "dynamic"), "auth": ("pnc", "eim")}
+
+
+def offer_list(text: str, kind: str) -> tuple[str, ...]:
+    """``both`` or ``a[,b]`` as the ordered names; SetupError for anything else.
+
+    ``kind`` is ``control`` (scheduled, dynamic) or ``auth`` (eim, pnc).
+    """
+    names = _BOTH[kind]
+    if text == "both":
+        return names
+    items = tuple(part.strip() for part in text.split(","))
+    if not items or any(i not in names for i in items) or len(set(items)) != len(items):
+        what = "control offer" if kind == "control" else "authorization offer"
+        raise SetupError(
+            f"unknown SECC {what} {text!r} (one of {', '.join(names)}, both, or a list like "
+            f"{','.join(reversed(names))})"
+        )
+    return items
+
+
 PROFILES = ("strict", "lenient")
 
 
@@ -47,7 +70,7 @@ class SessionOptions:
     stop: str = "terminate"
     #: The SECC's offer: ``scheduled``, ``dynamic`` or ``both`` control modes
     #: (ServiceDetailRes parameter sets) and ``eim``, ``pnc`` or ``both`` authorization services
-    #: (AuthorizationSetupRes).
+    #: (AuthorizationSetupRes); a comma-separated list sets the order (see :func:`offer_list`).
     secc_control: str = "both"
     secc_auth: str = "both"
 
@@ -60,10 +83,8 @@ class SessionOptions:
             raise SetupError(f"unknown control mode {self.control!r}")
         if self.auth not in AUTHS:
             raise SetupError(f"unknown authorization {self.auth!r}")
-        if self.secc_control not in SECC_CONTROLS:
-            raise SetupError(f"unknown SECC control offer {self.secc_control!r}")
-        if self.secc_auth not in SECC_AUTHS:
-            raise SetupError(f"unknown SECC authorization offer {self.secc_auth!r}")
+        offer_list(self.secc_control, "control")
+        offer_list(self.secc_auth, "auth")
         if self.profile not in PROFILES:
             raise SetupError(f"unknown profile {self.profile!r}")
         if not self.tls and self.profile != "lenient":
@@ -115,16 +136,11 @@ def secc_offer(options: SessionOptions) -> tuple[tuple[Any, ...], tuple[Any, ...
     """(control modes, authorization services) the SECC offers, in the order it lists them."""
     from mcscomm.messages.enums import AuthorizationType, ControlMode
 
-    controls = {
-        "scheduled": (ControlMode.SCHEDULED,),
-        "dynamic": (ControlMode.DYNAMIC,),
-        "both": (ControlMode.SCHEDULED, ControlMode.DYNAMIC),
-    }[options.secc_control]
-    auths = {
-        "eim": (AuthorizationType.EIM,),
-        "pnc": (AuthorizationType.PNC,),
-        "both": (AuthorizationType.PNC, AuthorizationType.EIM),
-    }[options.secc_auth]
+    controls = tuple(ControlMode[m.upper()] for m in offer_list(options.secc_control, "control"))
+    auths = tuple(
+        AuthorizationType.PNC if a == "pnc" else AuthorizationType.EIM
+        for a in offer_list(options.secc_auth, "auth")
+    )
     return controls, auths
 
 

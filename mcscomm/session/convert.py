@@ -39,7 +39,29 @@ def rn(x: float) -> RationalNumber:
             e += 1
         if -32768 <= n <= _INT16_MAX:
             return RationalNumber(n, e)
+        # too many digits (energies in Wh): drop the fewest low digits, one round-half-even
+        # step, as from_number does (no double rounding)
+        limit = _INT16_MAX if n > 0 else 32768
+        a = abs(n)
+        drop = max(1, len(str(a)) - 5)
+        while (q := _round_drop(a, drop)) > limit:
+            drop += 1
+        e += drop
+        while q % 10 == 0:
+            q //= 10
+            e += 1
+        return RationalNumber(q if n > 0 else -q, e)
     return RationalNumber.from_number(d)
+
+
+def _round_drop(coeff: int, drop: int) -> int:
+    """``coeff / 10**drop`` (coeff > 0) rounded half-even in one step."""
+    scale = _POW10[drop]
+    q, r = divmod(coeff, scale)
+    half = scale // 2
+    if r > half or (r == half and q % 2 == 1):
+        q += 1
+    return q
 
 
 @lru_cache(maxsize=8192)
