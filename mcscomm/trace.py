@@ -3,8 +3,9 @@
 Trace format (one JSON object per line; tools depend on these keys, issue 5 §4):
 
 * messages: ``{"t": s, "kind": "message", "dir": "evcc->secc" | "secc->evcc", "payload_type": int,
-  "message": "DC_ChargeLoopReq", "xml": "<the full document>"}`` (``"exi"``: hex instead of
-  ``"xml"`` when the document is not XML);
+  "message": "DC_ChargeLoopReq", "xml": "<the full document>"}``; a message that went on the
+  wire as EXI has ``"exi"`` (the body as hex, exactly as sent) *and* ``"xml"`` (the same
+  document rendered as XML, when the recorder has a ``render`` function and the body decodes);
 * power samples: ``{"t", "kind": "power", "voltage_v", "current_a", "power_w", "soc",
   "binding_limit"}`` with ``power_w`` > 0 charging and < 0 discharging, plus ``setpoint_w``,
   ``max_charge_power_w``, ``max_discharge_power_w`` when the session knows them;
@@ -167,6 +168,9 @@ class SessionRecorder:
     duplicates (the pair uses the SECC, the side that commands the power). ``None`` records every
     side. ``human``: a sink for the human log (one line per message, power sample and
     notable event); ``None`` disables it. ``origin``: clock time that becomes ``t = 0``.
+    ``render(payload_type, document) -> str | None``: the XML text of a non-XML (EXI) document,
+    for the trace's ``"xml"`` and the human log's key values (the endpoints pass
+    ``endpoints.setup.message_renderer``; this module stays free of the EXI codec).
     """
 
     def __init__(
@@ -177,8 +181,10 @@ class SessionRecorder:
         origin: float = 0.0,
         primary_side: str | None = None,
         label: str | None = None,
+        render: Callable[[int, bytes], str | None] | None = None,
     ) -> None:
         self.writer = writer
+        self.render = render
         self.human = human
         self.origin = origin
         self.primary_side = primary_side
@@ -289,15 +295,29 @@ class SessionRecorder:
             "payload_type": int(getattr(event, "payload_type", 0)),
             "message": str(getattr(event, "message", "?")),
         }
-        is_xml = document.lstrip()[:1] == b"<"
-        if is_xml:
+        xml: bytes | None = None
+        if document.lstrip()[:1] == b"<":
             record["xml"] = document.decode("utf-8", errors="replace")
+            xml = document
         else:
             record["exi"] = document.hex()
+            text = self._render(record["payload_type"], document)
+            if text is not None:
+                record["xml"] = text
+                xml = text.encode("utf-8")
         self._emit(record)
         if self.human is not None:
-            keys = _key_values(document) if is_xml else ""
+            keys = _key_values(xml) if xml is not None else ""
             self._say(f"{t:9.3f} s  {record['dir']}  {record['message']:<32} {keys}".rstrip())
+
+    def _render(self, payload_type: int, document: bytes) -> str | None:
+        if self.render is None or not document:
+            return None
+        try:
+            return self.render(payload_type, document)
+        except Exception as exc:  # a renderer defect must not break the session being traced
+            _log.debug("rendering a %d-byte document failed: %r", len(document), exc)
+            return None
 
     def _power(self, t: float, event: object) -> None:
         power = float(getattr(event, "power_w", 0.0))

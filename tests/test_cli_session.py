@@ -60,6 +60,31 @@ def test_session_command_writes_log_trace_and_summary(
     kinds = {r["kind"] for r in records}
     assert {"message", "power", "event", "summary"} <= kinds
     assert records[-1]["kind"] == "summary" and records[-1]["result"] == "success"
+    # EXI on the wire by default; the trace keeps the body (hex) and its XML rendering
+    messages = [r for r in records if r["kind"] == "message"]
+    assert all(r["exi"].startswith("80") and r["xml"].startswith("<") for r in messages)
+    loop = next(r for r in messages if r["message"] == "DC_ChargeLoopReq")
+    assert "EVPresentVoltage" in loop["xml"]
+    assert "ev_V=" in out  # the human log reads its key values from the rendered XML
+
+
+@needs_sessions
+def test_session_command_with_encoding_xml(
+    certs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "x.jsonl"
+    argv = ["-q", "session", "--certs", str(certs), "--duration", "5", "--encoding", "xml"]
+    assert cli.main([*argv, "--trace", str(trace), "--auth", "eim"]) == 0, capsys.readouterr()
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    messages = [r for r in records if r["kind"] == "message"]
+    assert messages and all("exi" not in r and r["xml"].startswith("<") for r in messages)
+
+
+def test_the_truck_cannot_detect_an_encoding(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evcc", "--connect", "127.0.0.1:1", "--encoding", "auto"])
+    assert exit_info.value.code == 2
+    assert "--encoding" in capsys.readouterr().err
 
 
 @needs_sessions
@@ -159,6 +184,9 @@ def test_secc_and_evcc_as_separate_processes(certs: Path, tmp_path: Path) -> Non
     records = [json.loads(line) for line in (tmp_path / "secc.jsonl").read_text().splitlines()]
     assert {r["session"] for r in records} == {"secc#1", "secc#2"}
     assert sum(1 for r in records if r["kind"] == "summary") == 2
+    # the default SECC (auto) detected the default truck's EXI
+    messages = [r for r in records if r["kind"] == "message"]
+    assert messages and all("exi" in r and "xml" in r for r in messages)
 
 
 @needs_sessions

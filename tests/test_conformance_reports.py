@@ -62,6 +62,7 @@ def test_pics_file_round_trip(tmp_path: Path) -> None:
         ({"pixit": {"speed": 1}}, "unknown PIXIT item"),
         ({"pixit": {"tolerance_s": "fast"}}, "not a valid value"),
         ({"pixit": {"address": 5}}, "not a valid value"),
+        ({"pixit": {"encoding": "cbor"}}, "exi"),
         ({"sut": {"role": "ems"}}, "sut.role"),
         ({"other": {}}, "unknown tables"),
     ],

@@ -33,6 +33,7 @@ from mcscomm.endpoints.setup import (
     evcc_config,
     evcc_connection,
     load_pki,
+    message_renderer,
     secc_config,
     secc_factory,
     tls_contexts,
@@ -99,7 +100,7 @@ async def test_a_real_time_pair_stamps_messages_with_unix_time(
         server_ssl=server_ssl,
         client_ssl=client_ssl,
         virtual=False,
-        recorder=SessionRecorder(writer=TraceWriter(stream)),
+        recorder=SessionRecorder(writer=TraceWriter(stream), render=message_renderer),
     )
     after = time.time()
     assert result.ok, (result.evcc, result.secc)
@@ -147,7 +148,7 @@ async def test_a_virtual_pair_stamps_messages_from_the_fixed_epoch(
         evcc_connection(evcc_config(opts, manifest)),
         server_ssl=server_ssl,
         client_ssl=client_ssl,
-        recorder=SessionRecorder(writer=TraceWriter(stream)),
+        recorder=SessionRecorder(writer=TraceWriter(stream), render=message_renderer),
     )
     assert result.ok
     stamps = _header_times(_records(stream))
@@ -286,7 +287,7 @@ async def test_a_secc_offering_only_eim_serves_an_eim_truck_and_refuses_pnc(
             evcc_connection(cfg),
             server_ssl=server_ssl,
             client_ssl=client_ssl,
-            recorder=SessionRecorder(writer=TraceWriter(stream)),
+            recorder=SessionRecorder(writer=TraceWriter(stream), render=message_renderer),
         )
         outcomes.append(result)
         offer = [r["xml"] for r in _records(stream) if r.get("message") == "AuthorizationSetupRes"]

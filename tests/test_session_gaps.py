@@ -88,12 +88,15 @@ def test_scheduled_needs_and_power_profile_kept_in_context(pki: Manifest) -> Non
     assert dep == pytest.approx(se.departure_in(float(seen["t"])), abs=1.0)  # type: ignore[arg-type]
 
 
-def test_dynamic_session_has_no_power_profile(pki: Manifest) -> None:
+def test_dynamic_session_sends_a_planned_power_profile(pki: Manifest) -> None:
+    # interop with Josev (docs/interop.md): Dynamic PowerDelivery(Start) carries a profile too
     secc_cfg, evcc_cfg = default_configs(pki=pki)
     evcc_cfg.duration_s = 1.0
     evcc, secc = make_pair(secc_cfg, evcc_cfg)
     run_pair(evcc, secc)
-    assert secc.session.ctx.ev_power_profile is None
+    profile = secc.session.ctx.ev_power_profile
+    assert profile is not None and len(profile) == 1
+    assert profile[0][0] >= 1 and profile[0][1] > 0
     assert secc.session.ctx.schedule_request is not None  # Dynamic ScheduleExchangeReq too
 
 

@@ -125,3 +125,64 @@ def test_read_trace_round_trip_and_errors(tmp_path: Path) -> None:
     bad.write_text('{"kind": "event"}\n')
     with pytest.raises(TraceError, match="needs 't' and 'kind'"):
         list(read_trace(bad))
+
+
+def test_exi_messages_keep_the_hex_and_the_rendered_xml() -> None:
+    """An EXI body is traced as ``exi`` (hex, as sent) and ``xml`` (rendered); the human log's
+    key values come from the rendered XML."""
+    from mcscomm.codec.auto import shared_codec
+    from mcscomm.endpoints.setup import message_renderer
+
+    exi = shared_codec("exi")
+    body = exi.encode(shared_codec("xml").decode(0x8004, _full_loop_req()))
+    stream = io.StringIO()
+    lines: list[str] = []
+    recorder = SessionRecorder(
+        writer=TraceWriter(stream), human=lines.append, origin=0.0, render=message_renderer
+    )
+    recorder.event(ev.MessageReceived(1.0, "evcc->secc", 0x8004, "DC_ChargeLoopReq", body), "secc")
+    (record,) = _records(stream)
+    assert record["exi"] == body.hex() and body[:1] == b"\x80"
+    assert record["xml"] == exi.to_xml(0x8004, body)  # type: ignore[attr-defined]
+    assert "<ct:PresentSOC>47</ct:PresentSOC>" in str(record["xml"])
+    assert "soc=47" in lines[0] and "ev_V=812.3" in lines[0]
+
+
+def test_a_body_the_renderer_cannot_read_keeps_only_the_hex() -> None:
+    def broken(_pt: int, _doc: bytes) -> str | None:
+        raise RuntimeError("renderer defect")
+
+    for render in (None, broken, lambda _pt, _doc: None):
+        stream = io.StringIO()
+        lines: list[str] = []
+        recorder = SessionRecorder(writer=TraceWriter(stream), human=lines.append, render=render)
+        recorder.event(ev.MessageSent(0.0, "secc->evcc", 0x8004, "X", b"\x80\xff"), "secc")
+        (record,) = _records(stream)
+        assert record["exi"] == "80ff" and "xml" not in record
+        assert lines and "X" in lines[0]
+
+
+def _full_loop_req() -> bytes:
+    """A schema-valid DC_ChargeLoopReq (XML) with the values the human log shows."""
+    ct = "urn:iso:std:iso:15118:-20:CommonTypes"
+    return (
+        f'<DC_ChargeLoopReq xmlns="urn:iso:std:iso:15118:-20:DC" xmlns:ct="{ct}">'
+        "<ct:Header><ct:SessionID>0102030405060708</ct:SessionID>"
+        "<ct:TimeStamp>1767225600</ct:TimeStamp></ct:Header>"
+        "<ct:DisplayParameters><ct:PresentSOC>47</ct:PresentSOC></ct:DisplayParameters>"
+        "<ct:MeterInfoRequested>false</ct:MeterInfoRequested>"
+        "<EVPresentVoltage><ct:Exponent>-1</ct:Exponent><ct:Value>8123</ct:Value>"
+        "</EVPresentVoltage>"
+        "<Dynamic_DC_CLReqControlMode><ct:EVTargetEnergyRequest><ct:Exponent>3</ct:Exponent>"
+        "<ct:Value>100</ct:Value></ct:EVTargetEnergyRequest>"
+        "<ct:EVMaximumEnergyRequest><ct:Exponent>3</ct:Exponent><ct:Value>200</ct:Value>"
+        "</ct:EVMaximumEnergyRequest><ct:EVMinimumEnergyRequest><ct:Exponent>3</ct:Exponent>"
+        "<ct:Value>10</ct:Value></ct:EVMinimumEnergyRequest>"
+        "<EVMaximumChargePower><ct:Exponent>3</ct:Exponent><ct:Value>750</ct:Value>"
+        "</EVMaximumChargePower><EVMinimumChargePower><ct:Exponent>0</ct:Exponent>"
+        "<ct:Value>0</ct:Value></EVMinimumChargePower><EVMaximumChargeCurrent>"
+        "<ct:Exponent>0</ct:Exponent><ct:Value>3000</ct:Value></EVMaximumChargeCurrent>"
+        "<EVMaximumVoltage><ct:Exponent>0</ct:Exponent><ct:Value>1000</ct:Value>"
+        "</EVMaximumVoltage><EVMinimumVoltage><ct:Exponent>0</ct:Exponent><ct:Value>500</ct:Value>"
+        "</EVMinimumVoltage></Dynamic_DC_CLReqControlMode></DC_ChargeLoopReq>"
+    ).encode()

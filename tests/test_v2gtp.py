@@ -299,3 +299,71 @@ def test_any_cut_inside_a_frame_is_truncated_not_a_clean_close(
     assert decoder.feed(encoded[:cut]) == []
     with pytest.raises(Truncated):
         decoder.eof()
+
+
+# ------------------------------------------ fast path (struct) vs declared layout (construct)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(min_size=8, max_size=8), st.integers(0, 2**32))
+def test_fast_path_agrees_with_the_declared_layout_on_every_header(
+    raw: bytes, max_payload: int
+) -> None:
+    declared = v2gtp.HEADER.parse(raw)
+    fields = (
+        declared.version,
+        declared.inverse_version,
+        declared.payload_type,
+        declared.payload_length,
+    )
+    try:
+        got = v2gtp.parse_header(raw, max_payload)
+    except V2gtpError as exc:
+        # the error names the same header, and it is the first failing check of facts §1.3
+        assert exc.header is not None and tuple(exc.header) == fields
+        if fields[0] != 1:
+            assert type(exc) is WrongVersion
+        elif fields[1] != 0xFE:
+            assert type(exc) is InverseMismatch
+        elif not is_known_payload_type(fields[2]):
+            assert type(exc) is UnknownPayloadType
+        else:
+            assert type(exc) is Oversize and fields[3] > max_payload
+    else:
+        assert tuple(got) == fields
+        assert fields[:2] == (1, 0xFE) and is_known_payload_type(fields[2])
+        assert fields[3] <= max_payload
+    # the decoder reads the same header (it needs the payload too before it returns a frame)
+    decoder = FrameDecoder(max_payload)
+    try:
+        assert decoder.feed(raw) == ([Frame(fields[2], b"")] if fields[3] == 0 else [])
+    except V2gtpError as exc:
+        assert tuple(exc.header or ()) == fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 0xFFFF), st.binary(max_size=64))
+def test_build_frame_agrees_with_the_declared_layout(ptype: int, payload: bytes) -> None:
+    declared = FRAME.build(
+        {"version": 1, "inverse_version": 0xFE, "payload_type": ptype,
+         "payload_length": len(payload), "payload": payload}
+    )  # fmt: skip
+    assert build_frame(ptype, payload) == declared
+    assert v2gtp.HEADER.parse(declared[:8]).payload_length == len(payload)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(frames_st, max_size=6), st.data())
+def test_decoder_input_types_and_tails(frames: list[Frame], data: st.DataObject) -> None:
+    # bytes, bytearray and memoryview input, cut anywhere: same frames, nothing left over
+    stream = b"".join(build_frame(f.payload_type, f.payload) for f in frames)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+    kind = data.draw(st.sampled_from([bytes, bytearray, memoryview]))
+    decoder = FrameDecoder()
+    out: list[Frame] = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        out += decoder.feed(kind(stream[a:b]))
+    assert out == frames
+    assert all(type(f.payload) is bytes for f in out)
+    assert decoder.buffered == 0
+    decoder.eof()

@@ -729,58 +729,15 @@ def josev_evcc(out: Path, service: str, tls_env: dict[str, str]) -> Proc:
 def mcscomm_cmd(
     command: str, *args: str, secc_control: str | None = None, secc_auth: str | None = None
 ) -> list[str]:
-    """``mcscomm COMMAND ARGS`` speaking EXI on the wire.
-
-    With the EXI integration (``--encoding exi`` in the command's options) and no override this
-    is the plain CLI. Otherwise the same CLI runs through ``_mcscomm``, which first installs an
-    ExiCodec as the sessions' default codec (the ``default_codec()`` hook of
-    ``mcscomm.session.connection``) and, with ``secc_control``, restricts the control modes the
-    SECC offers (``SeccConfig.control_modes``, not a CLI option yet), with ``secc_auth`` the
-    authorization services (``SeccConfig.auth_services``): same command code, same session code.
-    """
+    """``mcscomm COMMAND --encoding exi ARGS``: the plain CLI speaking EXI on the wire, with
+    ``secc_control`` / ``secc_auth`` as the SECC's ``--secc-control`` / ``--secc-auth`` offer."""
     cli = [sys.executable, "-c", "import sys; from mcscomm.cli import main; sys.exit(main())"]
-    help_text = sh(*cli, command, "--help", check=False).stdout
-    encoding = ["--encoding", "exi"] if "--encoding" in help_text else []
-    if secc_control is None and secc_auth is None and encoding:
-        return [*cli, command, *encoding, *args]
-    shim = [sys.executable, __file__, "_mcscomm"]
+    offer: list[str] = []
     if secc_control is not None:
-        shim += ["--secc-control", secc_control]
+        offer += ["--secc-control", secc_control]
     if secc_auth is not None:
-        shim += ["--secc-auth", secc_auth]
-    return [*shim, command, *encoding, *args]
-
-
-def cmd_mcscomm_exi(args: argparse.Namespace) -> int:
-    """Internal: ``mcscomm ARGS`` with ExiCodec as the default session codec."""
-    import dataclasses
-
-    from mcscomm.cli import main as mcscomm_main
-    from mcscomm.endpoints import setup
-    from mcscomm.exi import ExiCodec, preload
-    from mcscomm.messages.enums import AuthorizationType, ControlMode
-    from mcscomm.session import connection
-
-    preload()
-    if "--encoding" not in args.rest:  # before the EXI integration: swap the default codec
-        connection._shared_codec = ExiCodec()  # type: ignore[assignment]
-    changes: dict[str, Any] = {}
-    if args.secc_control:
-        changes["control_modes"] = tuple(
-            ControlMode[m.upper()] for m in args.secc_control.split(",")
-        )
-    if args.secc_auth:
-        changes["auth_services"] = tuple(
-            AuthorizationType[m.upper()] for m in args.secc_auth.split(",")
-        )
-    if changes:
-        plain = setup.secc_config
-
-        def restricted(options: Any, manifest: Any) -> Any:
-            return dataclasses.replace(plain(options, manifest), **changes)
-
-        setup.secc_config = restricted
-    return int(mcscomm_main(args.rest))
+        offer += ["--secc-auth", secc_auth]
+    return [*cli, command, "--encoding", "exi", *offer, *args]
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -1024,11 +981,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("--trace", type=Path, help="take the frames from an mcscomm trace (TLS runs)")
     p.set_defaults(func=cmd_decode)
-    p = sub.add_parser("_mcscomm", help=argparse.SUPPRESS)
-    p.add_argument("--secc-control")
-    p.add_argument("--secc-auth")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_mcscomm_exi)
     p = sub.add_parser("_sniff", help=argparse.SUPPRESS)
     p.add_argument("--iface", required=True)
     p.add_argument("--out", required=True)

@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcscomm.codec import XmlCodec
 
 HELP = "validate ISO 15118-20 XML messages and print valid example documents"
 
@@ -45,14 +49,19 @@ def _message_classes() -> dict[str, type]:
 
 def run(args: argparse.Namespace) -> int:
     """Run one action; 0 on success, 1 on an invalid document, 2 on usage errors."""
-    from mcscomm.codec import CodecError, XmlCodec
+    from mcscomm.codec import XmlCodec
     from mcscomm.codec.schemas import SchemaLoadError
 
     try:
-        codec = XmlCodec(args.schema_dir)
-    except SchemaLoadError as exc:
+        return _run(args, XmlCodec(args.schema_dir))
+    except SchemaLoadError as exc:  # the schemas load lazily, on the first encode or decode
         print(f"mcscomm codec: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, codec: XmlCodec) -> int:
+    from mcscomm.codec import CodecError
+
     if args.action == "list":
         for name in sorted(_message_classes(), key=str.lower):
             print(name)

@@ -120,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("ems", "--time-scale and --interval must be > 0, --demo >= 0", 2)
     if not 0 < args.efficiency <= 1 or args.grid_import_kw < 0 or args.grid_export_kw < 0:
         return fail("ems", "--efficiency must be in (0, 1], grid powers >= 0", 2)
+    if not 0 < args.target_soc <= 1 or args.heartbeat < 1:
+        return fail("ems", "--target-soc must be in (0, 1], --heartbeat >= 1", 2)
+    if args.duration is not None and args.duration <= 0:
+        return fail("ems", "--duration must be > 0", 2)
     import logging
 
     # the server's own connection chatter is not what an EMS user wants to read

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         evcc_config,
         evcc_connection,
         load_pki,
+        message_renderer,
+        prepare_codecs,
         tls_contexts,
     )
     from mcscomm.trace import SessionRecorder, TraceWriter
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = load_pki(opts)
         client_ssl = tls_contexts(manifest)[1] if opts.tls else None
         config = evcc_config(opts, manifest)
+        prepare_codecs(opts.evcc_encoding)
     except SetupError as exc:
         return fail("evcc", str(exc), 2)
     if args.discover and not args.sdp_target and not args.interface:
@@ -73,10 +76,14 @@ def run(args: argparse.Namespace) -> int:
         writer = TraceWriter(args.trace) if args.trace is not None else None
         # Real time read as Unix time: the truck's TimeStamps and TimeAnchors are real.
         clock = RealClock(unix=True)
-        recorder = SessionRecorder(writer=writer, human=human_sink(), origin=clock.now())
+        recorder = SessionRecorder(
+            writer=writer, human=human_sink(), origin=clock.now(), render=message_renderer
+        )
         try:
             result = await run_evcc(
-                lambda now: evcc_connection(config, now=now, tls=opts.tls),
+                lambda now: evcc_connection(
+                    config, now=now, tls=opts.tls, encoding=opts.evcc_encoding
+                ),
                 host=host,
                 port=port,
                 ssl_context=client_ssl,

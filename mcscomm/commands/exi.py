@@ -102,12 +102,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "grammar":
             return _grammar(args)
-        if args.action == "decode":
-            return _batch(_decode_inputs(sys.stdin.read()), lambda item: _decode_one(args, item))
-        if args.fragment is None and args.payload_type is None:
+        if args.action == "encode" and args.fragment is None and args.payload_type is None:
             print("mcscomm exi encode: --payload-type is required", file=sys.stderr)
             return 2
-        return _batch(_encode_inputs(sys.stdin.read()), lambda item: _encode_one(args, item))
+        text = _read_stdin()
+        if text is None:
+            print(f"mcscomm exi {args.action}: stdin is not UTF-8 text", file=sys.stderr)
+            return 2
+        if args.action == "decode":
+            return _batch(_decode_inputs(text), lambda item: _decode_one(args, item))
+        return _batch(_encode_inputs(text), lambda item: _encode_one(args, item))
     except ExiError as exc:  # configuration problems (schemas) rather than one bad input
         print(f"mcscomm exi: {exc}", file=sys.stderr)
         return 1
@@ -115,6 +119,17 @@ def run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _read_stdin() -> str | None:
+    """All of stdin as text, or None when it is not UTF-8 (hex and XML inputs both are)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a replaced text stream (tests): already decoded
+        return sys.stdin.read()
+    try:
+        return bytes(stream.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _batch(items: list[str], convert: object) -> int:

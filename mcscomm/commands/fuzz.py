@@ -16,7 +16,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcscomm.security.errors import SecurityError
+from mcscomm.trace import TraceError
+
 if TYPE_CHECKING:
+    import ssl
+
     from mcscomm.fuzz.campaign import Campaign
     from mcscomm.fuzz.reference import RefMsg, SessionSetup
 
@@ -26,6 +31,13 @@ FAMILIES = ("value", "doc", "v2gtp", "seq")
 #: Mutators that only make sense in virtual time (they wait for 60 s timeouts or stall
 #: deliberately); left out over a socket unless --slow.
 SLOW_MUTATORS = ("seq.late", "v2gtp.slow", "v2gtp.length_long", "v2gtp.length_max")
+
+
+#: What a bad option or file (profile, corpus trace, PKI, address) raises while the campaign is
+#: built: reported as a usage error, never a traceback.
+_SETUP_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, TraceError, SecurityError)
+#: ... and a finding's recorded options may lack a key or hold a value of the wrong type
+_REPLAY_ERRORS: tuple[type[Exception], ...] = (*_SETUP_ERRORS, KeyError, TypeError)
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -144,8 +156,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "fuzz_command", None) == "replay":
         return _replay(args)
-    if args.cases < 0:
-        print("mcscomm fuzz: --cases must be >= 0", file=sys.stderr)
+    if args.cases < 0 or args.start < 0:
+        print("mcscomm fuzz: --cases and --start must be >= 0", file=sys.stderr)
+        return 2
+    if args.duration <= 0 or (args.time_limit is not None and args.time_limit <= 0):
+        print("mcscomm fuzz: --duration and --time-limit must be > 0", file=sys.stderr)
         return 2
     unknown = set(args.mutators) - set(FAMILIES)
     if unknown:
@@ -153,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         campaign = _campaign(args)
-    except (ValueError, OSError) as exc:
+    except _SETUP_ERRORS as exc:
         print(f"mcscomm fuzz: {exc}", file=sys.stderr)
         return 2
     from mcscomm.fuzz.campaign import run_campaign
@@ -172,7 +187,11 @@ def run(args: argparse.Namespace) -> int:
     campaign.close()
     data = report.to_json()
     if args.report is not None:
-        args.report.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        try:
+            args.report.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"mcscomm fuzz: cannot write {args.report}: {exc.strerror}", file=sys.stderr)
+            return 2
     print(
         f"{data['cases']} cases in {data['elapsed_s']} s ({data['execs_per_s']} cases/s), "
         f"{len(data['findings'])} findings"
@@ -206,26 +225,7 @@ def _campaign(args: argparse.Namespace) -> Campaign:
     skip = () if args.slow else SLOW_MUTATORS
     if args.planted and (args.connect or args.listen):
         raise ValueError("--planted is an in-process SECC")
-    if args.listen is not None:
-        if args.target != "evcc":
-            raise ValueError("--listen fuzzes EVCCs that connect to us: use --target evcc")
-        ssl_context = None
-        if args.tls:
-            if args.pki is None:
-                raise ValueError("--tls needs --pki DIR (our SECC certificate chain)")
-            from mcscomm.security.tls import secc_context
-
-            ssl_context = secc_context(args.pki)
-        return cp.listen(
-            args.listen,
-            setup,
-            ssl_context=ssl_context,
-            states=args.states,
-            families=args.mutators,
-            skip=skip,
-            corpus=tuple(corpus),
-        )
-    if args.connect is None:
+    if args.connect is None and args.listen is None:
         return cp.in_process(
             args.target,
             setup,
@@ -234,24 +234,31 @@ def _campaign(args: argparse.Namespace) -> Campaign:
             families=args.mutators,
             corpus=tuple(corpus),
         )
-    if args.target != "secc":
+    # Over a socket: --listen means we play the SECC for EVCCs, --connect the EVCC of an SECC.
+    serve = args.listen is not None
+    if serve and args.target != "evcc":
+        raise ValueError("--listen fuzzes EVCCs that connect to us: use --target evcc")
+    if not serve and args.target != "secc":
         raise ValueError("--connect fuzzes an SECC; for an EVCC use --listen or --in-process")
-    ssl_context = None
-    if args.tls:
-        if args.pki is None:
-            raise ValueError("--tls needs --pki DIR (the V2G root the SECC chains to)")
-        from mcscomm.security.tls import evcc_context
-
-        ssl_context = evcc_context(args.pki)
-    return cp.network(
-        args.connect,
+    return (cp.listen if serve else cp.network)(
+        args.listen if serve else args.connect,
         setup,
-        ssl_context=ssl_context,
+        ssl_context=_tls_context(args.pki, secc=serve) if args.tls else None,
         states=args.states,
         families=args.mutators,
         skip=skip,
         corpus=tuple(corpus),
     )
+
+
+def _tls_context(pki: Path | None, *, secc: bool) -> ssl.SSLContext:
+    """Our TLS side from a PKI directory: the SECC chain (``secc``) or the EVCC's V2G root."""
+    if pki is None:
+        what = "our SECC certificate chain" if secc else "the V2G root the SECC chains to"
+        raise ValueError(f"TLS needs --pki DIR ({what})")
+    from mcscomm.security.tls import evcc_context, secc_context
+
+    return secc_context(pki) if secc else evcc_context(pki)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -270,17 +277,11 @@ def _replay(args: argparse.Namespace) -> int:
         address = _host_port(str(options["address"]))
     try:
         if address is not None:
-            ssl_context = None
-            if options.get("tls"):
-                if args.replay_pki is None:
-                    raise ValueError("the finding is over TLS: give --pki DIR")
-                from mcscomm.security.tls import evcc_context
-
-                ssl_context = evcc_context(args.replay_pki)
-            camp = cp.network(address, cp.setup_from(options), ssl_context=ssl_context)
+            tls = _tls_context(args.replay_pki, secc=False) if options.get("tls") else None
+            camp = cp.network(address, cp.setup_from(options), ssl_context=tls)
         else:
             camp = cp.from_options(options)
-    except (ValueError, KeyError, OSError) as exc:
+    except _REPLAY_ERRORS as exc:
         print(f"mcscomm fuzz replay: cannot rebuild the target: {exc}", file=sys.stderr)
         return 2
     try:

@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     output: Path = args.output or args.trace.with_suffix(".png")
     try:
         plot_trace(args.trace, output, title=args.title)
+    except UnicodeDecodeError:  # a ValueError whose text names neither the file nor the problem
+        print(f"mcscomm plot: {args.trace}: not a JSON Lines text trace", file=sys.stderr)
+        return 1
     except (PlotUnavailable, TraceError, ValueError, OSError) as exc:
         print(f"mcscomm plot: {exc}", file=sys.stderr)
         return 1

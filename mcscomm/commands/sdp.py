@@ -150,19 +150,33 @@ async def _discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options themselves (exit 2), before any socket is opened."""
+    if args.action == "serve":
+        if args.duration is not None and args.duration <= 0:
+            return "--duration must be > 0"
+        return None
+    if not args.target and args.interface is None:
+        return "give --target HOST:PORT or --interface IF"
+    if args.requests < 1 or args.wait <= 0:
+        return "--requests must be >= 1 and --wait > 0"
+    if not 0 < args.multicast_port <= 0xFFFF:
+        return f"--multicast-port out of range: {args.multicast_port}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    problem = _usage_error(args)
+    if problem is not None:
+        print(f"mcscomm sdp {args.action}: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.action == "serve":
             return asyncio.run(_serve(args))
-        if not args.target and args.interface is None:
-            print(
-                "mcscomm sdp discover: give --target HOST:PORT or --interface IF", file=sys.stderr
-            )
-            return 2
         return asyncio.run(_discover(args))
-    except SdpError as exc:
+    except ValueError as exc:  # e.g. an --announce host that is not an IP address
         print(f"mcscomm sdp {args.action}: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
+        return 2
+    except (SdpError, OSError) as exc:
         print(f"mcscomm sdp {args.action}: {exc}", file=sys.stderr)
         return 1

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from mcscomm.endpoints.setup import (
         SetupError,
         load_pki,
+        prepare_codecs,
         secc_config,
         secc_factory,
         tls_contexts,
@@ -68,10 +69,18 @@ def run(args: argparse.Namespace) -> int:
         manifest = load_pki(opts)
         server_ssl = tls_contexts(manifest)[0] if opts.tls else None
         config = secc_config(opts, manifest)
+        prepare_codecs(opts.secc_encoding)
     except SetupError as exc:
         return fail("secc", str(exc), 2)
     try:
-        return asyncio.run(_serve(args, secc_factory(config, tls=opts.tls), server_ssl, config))
+        return asyncio.run(
+            _serve(
+                args,
+                secc_factory(config, tls=opts.tls, encoding=opts.secc_encoding),
+                server_ssl,
+                config,
+            )
+        )
     except (ValueError, ImportError) as exc:
         return fail("secc", str(exc), 2)
     except OSError as exc:
@@ -87,6 +96,7 @@ async def _serve(
     from mcscomm.endpoints.driver import SessionOutcome
     from mcscomm.endpoints.limits import Limits
     from mcscomm.endpoints.secc_server import SeccServer
+    from mcscomm.endpoints.setup import message_renderer
     from mcscomm.trace import SessionRecorder, TraceWriter
 
     writer = TraceWriter(args.trace) if args.trace is not None else None
@@ -95,7 +105,11 @@ async def _serve(
 
     def recorder(label: str, origin: float) -> SessionRecorder:
         return SessionRecorder(
-            writer=writer, human=human_sink(f"[{label}] "), origin=origin, label=label
+            writer=writer,
+            human=human_sink(f"[{label}] "),
+            origin=origin,
+            label=label,
+            render=message_renderer,
         )
 
     def ended(outcome: SessionOutcome, rec: SessionRecorder) -> None:
@@ -116,7 +130,8 @@ async def _serve(
     )
     host, port = await server.start(*args.listen)
     shown = f"[{host}]" if ":" in host else host
-    print(f"SECC listening on {shown}:{port} ({'TLS 1.3' if server_ssl else 'plain TCP'})")
+    wire = {"auto": "EXI or XML, per truck", "exi": "EXI", "xml": "XML"}[args.encoding]
+    print(f"SECC listening on {shown}:{port} ({'TLS 1.3' if server_ssl else 'plain TCP'}, {wire})")
     if args.sdp is not None:
         from mcscomm import sdp
 

@@ -15,7 +15,7 @@ from mcscomm.endpoints.cli_options import add_common, fail, human_sink, options
 HELP = (
     "run an EVCC (truck) and an SECC (charger) in one process over loopback TLS 1.3; "
     "defaults: MCS_BPT, dynamic control, PnC, mcs_7pack truck, mcs_1mw_bpt charger, "
-    "depot_peak_shaving backend, virtual time"
+    "depot_peak_shaving backend, EXI on the wire, virtual time"
 )
 
 
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         evcc_config,
         evcc_connection,
         load_pki,
+        message_renderer,
+        prepare_codecs,
         scenario_truck,
         secc_config,
         secc_factory,
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         server_ssl, client_ssl = tls_contexts(manifest) if opts.tls else (None, None)
         secc_cfg = secc_config(opts, manifest)
         evcc_cfg = evcc_config(opts, manifest, **scenario_truck(opts))
+        prepare_codecs(opts.secc_encoding, opts.evcc_encoding)
     except SetupError as exc:
         return fail("session", str(exc), 2)
     writer = None
@@ -65,19 +68,21 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return fail("session", f"cannot write the trace: {exc}", 2)
     human = human_sink()
-    recorder = SessionRecorder(writer=writer, human=human)
+    recorder = SessionRecorder(writer=writer, human=human, render=message_renderer)
     # A CSMS steers in wall-clock time, so --csms implies real time.
     realtime = args.realtime or bool(args.csms)
 
     async def pair() -> PairResult:
         factory, unlink = await attach_from_args(
-            args, secc_factory(secc_cfg, tls=opts.tls), secc_cfg
+            args, secc_factory(secc_cfg, tls=opts.tls, encoding=opts.secc_encoding), secc_cfg
         )
         try:
             return await run_pair(
                 factory,
                 # made when connected, at the pair clock's now (Unix time in real time)
-                lambda now: evcc_connection(evcc_cfg, now=now, tls=opts.tls),
+                lambda now: evcc_connection(
+                    evcc_cfg, now=now, tls=opts.tls, encoding=opts.evcc_encoding
+                ),
                 server_ssl=server_ssl,
                 client_ssl=client_ssl,
                 virtual=not realtime,

@@ -11,6 +11,7 @@ import ssl
 from typing import Any
 
 from mcscomm import sap, sdp
+from mcscomm.codec import XmlCodec
 from mcscomm.conformance.catalogue import case
 from mcscomm.conformance.context import CaseContext
 from mcscomm.conformance.model import Inconclusive
@@ -34,6 +35,8 @@ from mcscomm.conformance.wire import (
     performance_time,
     rn,
     val,
+    wire_codec,
+    xml_only,
 )
 from mcscomm.messages.app_protocol import AppProtocol, SupportedAppProtocolReq
 from mcscomm.messages.common_messages import (
@@ -75,6 +78,13 @@ def _proto(ns: str, major: int, minor: int, schema_id: int, priority: int) -> Ap
         schema_id=schema_id,
         priority=priority,
     )
+
+
+def _padded(doc: bytes, size: int, xml: bool) -> bytes:
+    """``doc`` grown to ``size`` bytes: an XML comment, or (EXI) bytes after the stream."""
+    if xml:
+        return doc + b"<!--" + b"x" * max(size - len(doc) - 7, 1) + b"-->"
+    return doc + bytes(max(size - len(doc), 1))
 
 
 def _evcc_at(ctx: CaseContext, stage: str, plan: Plan | None = None) -> TesterEvcc:
@@ -185,8 +195,7 @@ def v2gtp_payload_type(ctx: CaseContext) -> None:
 def v2gtp_oversize(ctx: CaseContext) -> None:
     t = _evcc_at(ctx, "sap")
     doc = t.encode(SessionSetupReq(header=header(ZERO_SESSION), evccid=t.evccid))
-    pad = ctx.pics.pixit.max_payload + 1 - len(doc) - 7
-    big = doc + b"<!--" + b"x" * max(pad, 1) + b"-->"
+    big = _padded(doc, ctx.pics.pixit.max_payload + 1, isinstance(t.codec, XmlCodec))
     t.send_raw(build_frame(int(PayloadType.COMMON), big), "oversize SessionSetupReq")
     t.expect_no_answer(performance_time("SessionSetupReq") + t.tol, what=" to an oversize frame")
 
@@ -1232,7 +1241,9 @@ def schema_evccid(ctx: CaseContext) -> None:
     from lxml import etree
 
     t = _evcc_at(ctx, "sap")
-    root = t.codec.to_element(SessionSetupReq(header=header(ZERO_SESSION), evccid="X"))
+    root = xml_only(t.codec, "a schema-invalid document").to_element(
+        SessionSetupReq(header=header(ZERO_SESSION), evccid="X")
+    )
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.endswith("EVCCID"):
             el.text = "E" * 300
@@ -1263,7 +1274,7 @@ def schema_rational(ctx: CaseContext) -> None:
     req.display_parameters = DisplayParameters(
         present_soc=40, target_soc=80, remaining_time_to_target_soc=3600
     )
-    root = t.codec.to_element(req)
+    root = xml_only(t.codec, "a schema-invalid document").to_element(req)
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag.endswith("RemainingTimeToTargetSOC"):
             el.text = "-1"
@@ -1296,7 +1307,7 @@ def _tls_probe(ctx: CaseContext, variant: str, manifest: Any = None) -> tuple[bo
         from mcscomm.v2gtp import FrameDecoder
 
         s.settimeout(2.0)
-        s.sendall(build_frame(0x8001, _sap_doc()))
+        s.sendall(build_frame(0x8001, _sap_doc(ctx)))
         data = s.recv(65536)
         frames = FrameDecoder().feed(data) if data else []
         ok = bool(frames)
@@ -1309,10 +1320,11 @@ def _tls_probe(ctx: CaseContext, variant: str, manifest: Any = None) -> tuple[bo
         s.close()
 
 
-def _sap_doc() -> bytes:
+def _sap_doc(ctx: CaseContext) -> bytes:
     from mcscomm.conformance.wire import codec
 
-    return codec().encode(sap.build_offer([sap.ISO20_DC]))
+    c = codec() if ctx.virtual else wire_codec(ctx.pics.pixit.encoding)
+    return bytes(c.encode(sap.build_offer([sap.ISO20_DC])))
 
 
 @case(
@@ -1342,7 +1354,7 @@ def tls_valid(ctx: CaseContext) -> None:
         if info["group"] is not None:
             check(info["group"] in (want, want.lower()), f"group {info['group']}, want {want}")
         s.settimeout(performance_time("SupportedAppProtocolReq") + ctx.tol)
-        s.sendall(build_frame(0x8001, _sap_doc()))
+        s.sendall(build_frame(0x8001, _sap_doc(ctx)))
         try:
             data = s.recv(65536)
         except TimeoutError:

@@ -48,6 +48,9 @@ class Pixit:
     tolerance_s: float = 0.05
     max_payload: int = 64 * 1024
     connect_timeout_s: float = 5.0
+    #: wire encoding towards a real SUT: "exi" (ISO 15118-20) or "xml" (mcscomm's readable
+    #: mode); in-process runs always use XML
+    encoding: str = "exi"
     #: the tester EV's limits (V, A, W) and battery voltage
     ev_max_voltage: float = 1000.0
     ev_min_voltage: float = 200.0
@@ -180,6 +183,8 @@ def parse_pics(data: dict[str, Any], *, base: Path | None = None) -> Pics:
                 raise TypeError
         except (TypeError, ValueError):
             raise PicsError(f"pixit.{key}: {value!r} is not a valid value") from None
+        if key == "encoding" and value not in ("exi", "xml"):
+            raise PicsError('pixit.encoding must be "exi" or "xml"')
         if key == "pki_dir" and base is not None and value:
             value = (
                 str((base / str(value)).resolve()) if not Path(str(value)).is_absolute() else value

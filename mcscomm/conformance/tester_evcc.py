@@ -31,6 +31,7 @@ from mcscomm.conformance.wire import (
     response_name,
     rn,
     val,
+    wire_codec,
 )
 from mcscomm.messages.app_protocol import SupportedAppProtocolReq
 from mcscomm.messages.common_messages import (
@@ -177,7 +178,7 @@ class TesterEvcc:
         self.log = log
         self.manifest = manifest
         self.evccid = evccid
-        self.codec = codec()
+        self.codec = codec() if channel.virtual else wire_codec(pics.pixit.encoding)
         self.tol = 0.0 if channel.virtual else pics.pixit.tolerance_s
         self.session_id = ZERO_SESSION
         self.offer: SupportedAppProtocolReq | None = None
@@ -619,8 +620,10 @@ class TesterEvcc:
         entries = (
             chosen.charging_schedule.power_schedule.power_schedule_entries.power_schedule_entry
         )
+        # mirror the offered schedule exactly, on its own time anchor (the SECC checks the
+        # profile against the tuple: V2G20 EVPowerProfile vs PowerSchedule)
         return EVPowerProfile(
-            time_anchor=header(self.session_id).timestamp,
+            time_anchor=chosen.charging_schedule.power_schedule.time_anchor,
             control_mode=Scheduled_EVPPTControlMode(
                 selected_schedule_tuple_id=chosen.schedule_tuple_id
             ),

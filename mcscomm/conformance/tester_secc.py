@@ -35,6 +35,7 @@ from mcscomm.conformance.wire import (
     header,
     rn,
     val,
+    wire_codec,
 )
 from mcscomm.messages.app_protocol import SupportedAppProtocolReq
 from mcscomm.messages.common_messages import (
@@ -154,7 +155,7 @@ class TesterSecc:
         self.pics = pics
         self.log = log
         self.manifest = manifest
-        self.codec = codec()
+        self.codec = codec() if channel.virtual else wire_codec(pics.pixit.encoding)
         self.tol = 0.0 if channel.virtual else pics.pixit.tolerance_s
         self.offer_services = services or pics.service_ids()
         self.offer_controls = controls or pics.control_mode_values()

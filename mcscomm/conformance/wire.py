@@ -17,6 +17,7 @@ from mcscomm.messages.common_types import MessageHeader
 from mcscomm.messages.rational import RationalNumber
 
 _codec: XmlCodec | None = None
+_exi: Any = None
 
 
 def codec() -> XmlCodec:
@@ -25,6 +26,30 @@ def codec() -> XmlCodec:
     if _codec is None:
         _codec = XmlCodec()
     return _codec
+
+
+def wire_codec(encoding: str) -> Any:
+    """The codec of the wire encoding: ``xml`` (mcscomm's readable mode) or ``exi`` (ISO
+    15118-20 on the wire; validated like the XML one). Imported lazily."""
+    global _exi
+    if encoding == "xml":
+        return codec()
+    if encoding != "exi":
+        raise ValueError(f"unknown encoding {encoding!r}")
+    if _exi is None:
+        from mcscomm.exi.codec import ExiCodec
+
+        _exi = ExiCodec(xml=codec())
+    return _exi
+
+
+def xml_only(c: Any, what: str) -> XmlCodec:
+    """``c`` when it is the XML codec; otherwise the case cannot craft ``what`` (inconclusive)."""
+    from mcscomm.conformance.model import Inconclusive
+
+    if not isinstance(c, XmlCodec):
+        raise Inconclusive(f'crafting {what} needs the XML encoding (pixit.encoding = "xml")')
+    return c
 
 
 ZERO_SESSION = bytes(8)

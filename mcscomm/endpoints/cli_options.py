@@ -11,6 +11,8 @@ from pathlib import Path
 from mcscomm.endpoints.setup import (
     AUTHS,
     CONTROLS,
+    ENCODINGS,
+    EVCC_ENCODINGS,
     PROFILES,
     SECC_AUTHS,
     SECC_CONTROLS,
@@ -106,6 +108,22 @@ def add_common(parser: argparse.ArgumentParser, *, evcc: bool, secc: bool) -> No
             help="authorization services the SECC offers (default both = pnc,eim; a list such "
             "as eim,pnc sets the order)",
         )
+    if secc:
+        parser.add_argument(
+            "--encoding",
+            choices=ENCODINGS,
+            default="auto",
+            help="wire encoding: exi (ISO 15118-20), xml (reading, debugging) or auto (default: "
+            "the charger takes each truck's encoding from its first message"
+            + (", the truck speaks EXI)" if evcc else ")"),
+        )
+    else:
+        parser.add_argument(
+            "--encoding",
+            choices=EVCC_ENCODINGS,
+            default="exi",
+            help="wire encoding: exi (default, ISO 15118-20) or xml (reading, debugging)",
+        )
     parser.add_argument("--profile", choices=PROFILES, default="strict", help="strict or lenient")
     parser.add_argument(
         "--tls", type=on_off, default=True, metavar="{on,off}", help="TLS 1.3 (off: lenient only)"
@@ -131,7 +149,14 @@ def options(args: argparse.Namespace, certs: Path | None) -> SessionOptions:
         pki_dir=certs,
         secc_control=getattr(args, "secc_control", "both"),
         secc_auth=getattr(args, "secc_auth", "both"),
+        **encodings(getattr(args, "encoding", "auto")),
     )
+
+
+def encodings(choice: str) -> dict[str, str]:
+    """``--encoding`` as SessionOptions fields: the SECC takes it as is, the EVCC (which speaks
+    first and cannot detect) speaks EXI for ``auto``."""
+    return {"secc_encoding": choice, "evcc_encoding": "exi" if choice == "auto" else choice}
 
 
 def human_sink(prefix: str = "") -> Callable[[str], None] | None:

@@ -46,6 +46,10 @@ def offer_list(text: str, kind: str) -> tuple[str, ...]:
 
 
 PROFILES = ("strict", "lenient")
+#: ``--encoding``: what goes on the wire. ``auto`` (SECC only) takes the peer's first message's
+#: encoding (see :mod:`mcscomm.codec.auto`); the EVCC speaks first, so it needs ``exi`` or ``xml``.
+ENCODINGS = ("exi", "xml", "auto")
+EVCC_ENCODINGS = ("exi", "xml")
 
 
 class SetupError(Exception):
@@ -73,6 +77,9 @@ class SessionOptions:
     #: (AuthorizationSetupRes); a comma-separated list sets the order (see :func:`offer_list`).
     secc_control: str = "both"
     secc_auth: str = "both"
+    #: Wire encoding of each side (``exi``, ``xml``; the SECC also ``auto``), ISO 15118-20: EXI.
+    secc_encoding: str = "auto"
+    evcc_encoding: str = "exi"
 
     def check(self) -> None:
         if self.service not in SERVICES:
@@ -85,6 +92,13 @@ class SessionOptions:
             raise SetupError(f"unknown authorization {self.auth!r}")
         offer_list(self.secc_control, "control")
         offer_list(self.secc_auth, "auth")
+        if self.secc_encoding not in ENCODINGS:
+            raise SetupError(f"unknown SECC encoding {self.secc_encoding!r} (exi, xml or auto)")
+        if self.evcc_encoding not in EVCC_ENCODINGS:
+            raise SetupError(
+                f"unknown EVCC encoding {self.evcc_encoding!r} (exi or xml: the truck speaks "
+                "first, it cannot detect)"
+            )
         if self.profile not in PROFILES:
             raise SetupError(f"unknown profile {self.profile!r}")
         if not self.tls and self.profile != "lenient":
@@ -222,18 +236,98 @@ class SeccFactory(Protocol):
     def __call__(self, now: float, *, peer_cert_der: bytes | None = None) -> SansIoConnection: ...
 
 
-def secc_factory(config: Any, *, tls: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> SeccFactory:
+def prepare_codecs(*encodings: str) -> None:
+    """Build what the encodings need before the first socket (EXI grammars, about 0.3 s), so
+    the first session does not pay for it inside its timing budget."""
+    if any(e in ("exi", "auto") for e in encodings):
+        from mcscomm.exi import preload
+
+        try:
+            preload()
+        except Exception as exc:  # ExiSchemaError: a schema folder without usable XSDs
+            raise SetupError(f"EXI grammars: {exc}") from None
+
+
+def message_renderer(payload_type: int, document: bytes) -> str | None:
+    """The XML text of an EXI document for traces and the human log (None if it does not
+    decode, e.g. a hostile peer's bytes). The recorder calls it only for non-XML documents."""
+    from mcscomm.codec import CodecError
+    from mcscomm.codec.auto import render_exi
+
+    try:
+        return render_exi(payload_type, document)
+    except (CodecError, ValueError):
+        return None
+
+
+class _FollowingSignatures:
+    """The SignaturePort of one connection whose codec may still change (``AutoCodec``):
+    delegates to the process-wide adapter of the codec in use, so keys load once per process
+    (``signatures_for`` caches per codec) instead of once per connection."""
+
+    def __init__(self, pki: Any, codec: Any) -> None:
+        self._pki = pki
+        self._codec = codec
+
+    def _port(self) -> Any:
+        from mcscomm.session.connection import signatures_for
+
+        return signatures_for(self._pki, self._codec.active)
+
+    def sign(self, fragment: object, role: str) -> Any:
+        return self._port().sign(fragment, role)
+
+    def verify(
+        self, signature: Any, fragment: object, chain: list[bytes], trust: str, now: float
+    ) -> None:
+        self._port().verify(signature, fragment, chain, trust, now)
+
+    def chain(self, role: str) -> list[bytes]:
+        return list(self._port().chain(role))
+
+
+def _codec_and_signatures(encoding: str, pki: Any) -> tuple[Any, Any]:
+    """(codec, signatures) for one connection: ``auto`` gets its own AutoCodec and a port that
+    follows it; ``exi``/``xml`` share the process codec (and the session's cached port)."""
+    from mcscomm.codec.auto import codec_for
+
+    codec = codec_for(encoding)
+    if encoding != "auto":
+        return codec, None  # the connection looks up the cached adapter itself
+    from mcscomm.security.pki import Manifest
+
+    return codec, (_FollowingSignatures(pki, codec) if isinstance(pki, Manifest) else None)
+
+
+def secc_factory(
+    config: Any,
+    *,
+    tls: bool,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    encoding: str = "auto",
+) -> SeccFactory:
     """Makes one SeccConnection per accepted socket, all sharing ``config`` (and its store).
 
     ``max_payload`` bounds each connection's receive buffer (one V2GTP frame, see Limits).
     ``peer_cert_der`` is the TLS client certificate: a paused session is resumed only from the
-    same certificate (the session checks it against the one that paused).
+    same certificate (the session checks it against the one that paused). ``encoding``: ``exi``,
+    ``xml`` or ``auto`` (each connection detects its peer's encoding, see codec.auto).
     """
     from mcscomm.session.connection import SeccConnection
 
+    if encoding not in ENCODINGS:
+        raise SetupError(f"unknown encoding {encoding!r}")
+
     def make(now: float, *, peer_cert_der: bytes | None = None) -> SansIoConnection:
+        codec, signatures = _codec_and_signatures(encoding, config.pki)
         connection: SansIoConnection = SeccConnection(
-            config, now=now, tls=tls, max_payload=max_payload, peer_cert_der=peer_cert_der
+            config,
+            now=now,
+            tls=tls,
+            max_payload=max_payload,
+            peer_cert_der=peer_cert_der,
+            codec=codec,
+            signatures=signatures,
         )
         return connection
 
@@ -241,10 +335,25 @@ def secc_factory(config: Any, *, tls: bool, max_payload: int = DEFAULT_MAX_PAYLO
 
 
 def evcc_connection(
-    config: Any, *, now: float = 0.0, tls: bool = True, max_payload: int = DEFAULT_MAX_PAYLOAD
+    config: Any,
+    *,
+    now: float = 0.0,
+    tls: bool = True,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    encoding: str = "exi",
 ) -> SansIoConnection:
-    """One EvccConnection (its session starts when the endpoint calls ``start(now)``)."""
+    """One EvccConnection (its session starts when the endpoint calls ``start(now)``) speaking
+    ``encoding`` (``exi`` or ``xml``)."""
+    from mcscomm.codec.auto import shared_codec
     from mcscomm.session.connection import EvccConnection
 
-    connection: SansIoConnection = EvccConnection(config, now=now, tls=tls, max_payload=max_payload)
+    if encoding not in EVCC_ENCODINGS:
+        raise SetupError(f"unknown EVCC encoding {encoding!r} (exi or xml)")
+    connection: SansIoConnection = EvccConnection(
+        config,
+        now=now,
+        tls=tls,
+        max_payload=max_payload,
+        codec=shared_codec(encoding),  # type: ignore[arg-type]
+    )
     return connection

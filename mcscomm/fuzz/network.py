@@ -45,6 +45,33 @@ class _Conn:
     error: str | None = None
 
 
+async def _read(conn: _Conn, within: float) -> list[tuple[int, bytes]]:
+    """Frames arriving within ``within`` s (returns as soon as at least one is complete)."""
+    deadline = time.monotonic() + within
+    while not conn.eof:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        try:
+            async with asyncio.timeout(left):  # cheaper than wait_for: no extra task
+                data = await conn.reader.read(65536)
+        except TimeoutError:
+            return []
+        except (OSError, ssl.SSLError):
+            data = b""
+        if not data:
+            conn.eof = True
+            return []
+        try:
+            frames = conn.frames.feed(data)
+        except ValueError as exc:
+            conn.error = str(exc)
+            return []
+        if frames:
+            return frames
+    return []
+
+
 class NetworkSeccTarget:
     """An SECC at ``host:port`` (TLS when ``ssl_context`` is given)."""
 
@@ -118,32 +145,6 @@ class NetworkSeccTarget:
         )
         return _Conn(reader, writer, FrameSplitter())
 
-    async def _read(self, conn: _Conn, within: float) -> list[tuple[int, bytes]]:
-        """Frames arriving within ``within`` s (returns as soon as at least one is complete)."""
-        deadline = time.monotonic() + within
-        while not conn.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return []
-            try:
-                async with asyncio.timeout(left):  # cheaper than wait_for: no extra task
-                    data = await conn.reader.read(65536)
-            except TimeoutError:
-                return []
-            except (OSError, ssl.SSLError):
-                data = b""
-            if not data:
-                conn.eof = True
-                return []
-            try:
-                frames = conn.frames.feed(data)
-            except ValueError as exc:
-                conn.error = str(exc)
-                return []
-            if frames:
-                return frames
-        return []
-
     async def _drive(self, conn: _Conn, case: Case) -> tuple[list[StepResult] | None, bytes]:
         """Run our EVCC on the live connection until ``prefix_len`` requests were answered.
 
@@ -170,7 +171,7 @@ class NetworkSeccTarget:
                     res = StepResult()
                     results.append(res)
                     name = root_name(b"\0" * 8 + doc)
-                    res.frames = await self._read(conn, self.timings.evcc_msg_timeout(name))
+                    res.frames = await _read(conn, self.timings.evcc_msg_timeout(name))
                     res.closed = conn.eof
                     if not res.frames:
                         return None, live_sid
@@ -211,15 +212,15 @@ class NetworkSeccTarget:
         name = root_name(data)
         limit = self.timings.evcc_msg_timeout(name if name.endswith("Req") else name + "Req")
         # complete frames get an answer or a close within the message timeout
-        frames = await self._read(conn, limit if step.expect else self.close_wait_s)
+        frames = await _read(conn, limit if step.expect else self.close_wait_s)
         res.frames.extend(frames)
         # answers to the other frames of the write, then the close that must follow a FAILED
         while frames and len(res.frames) < max(1, len(step.expect)):
-            frames = await self._read(conn, 0.05)
+            frames = await _read(conn, 0.05)
             res.frames.extend(frames)
         failed = any(response_code(doc).startswith("FAILED") for _, doc in res.frames)
         if not conn.eof and failed:
-            await self._read(conn, self.close_wait_s)  # a FAILED answer must be followed by EOF
+            await _read(conn, self.close_wait_s)  # a FAILED answer must be followed by EOF
         res.closed = conn.eof
         res.transport_error = conn.error
         # no answer to an invalid frame and still open: the target may be waiting for its own
@@ -409,7 +410,7 @@ class NetworkEvccTarget:
 
     async def _play(self, conn: _Conn, case: Case) -> list[StepResult]:
         results: list[StepResult] = []
-        pending = await self._read(conn, self.answer_timeout_s)  # the SAP request
+        pending = await _read(conn, self.answer_timeout_s)  # the SAP request
         for step in case.steps:
             if not pending:
                 break  # the EVCC stopped talking: nothing to answer
@@ -429,40 +430,15 @@ class NetworkEvccTarget:
                 # it must stop: collect whatever it still sends until it closes (or we give up)
                 deadline = time.monotonic() + self.close_wait_s
                 while not conn.eof and (left := deadline - time.monotonic()) > 0:
-                    res.frames.extend(await self._read(conn, left))
+                    res.frames.extend(await _read(conn, left))
                 pending = res.frames
             else:
-                res.frames = pending = await self._read(conn, self.answer_timeout_s)
+                res.frames = pending = await _read(conn, self.answer_timeout_s)
                 if not res.frames and not conn.eof:
-                    await self._read(conn, self.close_wait_s)
+                    await _read(conn, self.close_wait_s)
             res.closed = conn.eof
             res.transport_error = conn.error
         return results
-
-    async def _read(self, conn: _Conn, within: float) -> list[tuple[int, bytes]]:
-        deadline = time.monotonic() + within
-        while not conn.eof:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return []
-            try:
-                async with asyncio.timeout(left):  # cheaper than wait_for: no extra task
-                    data = await conn.reader.read(65536)
-            except TimeoutError:
-                return []
-            except (OSError, ssl.SSLError):
-                data = b""
-            if not data:
-                conn.eof = True
-                return []
-            try:
-                frames = conn.frames.feed(data)
-            except ValueError as exc:
-                conn.error = str(exc)
-                return []
-            if frames:
-                return frames
-        return []
 
 
 class BackgroundEvcc:

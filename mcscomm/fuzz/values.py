@@ -173,26 +173,24 @@ def _where(slot: Slot) -> str:
 Mutator = Callable[[random.Random, etree._Element, list[Slot]], str | None]
 
 
-def facet_edge(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
-    cands = _simple_slots(slots)
+def _set_edge(rng: random.Random, cands: list[Slot], shown: int | None) -> str | None:
+    """Put one edge value of its type into one of ``cands``; the detail shows ``shown`` chars."""
     if not cands:
         return None
     slot = rng.choice(cands)
     assert slot.simple is not None
     text = rng.choice(edge_values(slot.simple))
     _set(slot, text)
-    return f"{_where(slot)}={text[:40]!r}"
+    return f"{_where(slot)}={text[:shown]!r}"
+
+
+def facet_edge(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
+    return _set_edge(rng, _simple_slots(slots), 40)
 
 
 def enum_value(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
     cands = [s for s in slots if s.simple is not None and s.simple.kind in ("enum", "bool")]
-    if not cands:
-        return None
-    slot = rng.choice(cands)
-    assert slot.simple is not None
-    text = rng.choice(edge_values(slot.simple))
-    _set(slot, text)
-    return f"{_where(slot)}={text!r}"
+    return _set_edge(rng, cands, None)
 
 
 def string_length(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:

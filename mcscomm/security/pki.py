@@ -49,6 +49,8 @@ ROOT_OF: Mapping[str, str] = {
     "contract_leaf": "mo_root",
 }
 MANIFEST = "manifest.json"
+#: upper bound for --days: keeps the dates far inside what datetime and X.509 can hold
+MAX_DAYS = 100 * 365
 PROFILE_NAME = "pki-profile.toml"
 _EKU = {
     "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH,
@@ -274,19 +276,24 @@ def init_pki(
     directory = Path(directory)
     if algorithm not in ALGORITHMS:
         raise PkiError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    if days < 1:
-        raise PkiError(f"--days must be at least 1, not {days}")
+    if not 1 <= days <= MAX_DAYS:
+        raise PkiError(f"--days must be between 1 and {MAX_DAYS}, not {days}")
     if (directory / MANIFEST).exists() and not force:
         raise PkiExists(f"{directory} already holds a PKI; use --force to replace it")
     prof = load_profile(profile)
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(hours=1)
     end = start + dt.timedelta(days=days)
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
     # Generate into a private staging directory, then install it in one rename when DIR is new
     # or empty: concurrent first uses (ensure_pki from parallel processes) never see a mix of
     # two PKIs' certificates and keys.
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent)
+        )
+    except OSError as exc:
+        raise PkiError(f"cannot create {directory}: {exc.strerror or exc}") from None
     try:
         _generate(staging, algorithm, start, end, leaf_validity, prof, profile)
         _install(staging, directory, force)

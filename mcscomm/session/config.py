@@ -199,6 +199,9 @@ class SeccConfig:
     charger: ChargerSpec | None = None
     scenario: Scenario | None = None
     schedule_duration_s: float = 86_400.0
+    #: PowerTolerance (W) sent in every offered PowerSchedule; 0 = not sent. Within it an EV
+    #: that confirmed the tolerance gets WARNING_EVPowerProfileViolation instead of FAILED.
+    schedule_power_tolerance_w: float = 0.0
     pki: object | None = None
     timings: Timings = field(default_factory=Timings)
     store: SessionStore = field(default_factory=SessionStore)

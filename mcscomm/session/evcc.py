@@ -32,6 +32,7 @@ from mcscomm.messages import (
 )
 from mcscomm.messages.common_messages import (
     ContractCertificateChain,
+    Dynamic_EVPPTControlMode,
     Dynamic_SEReqControlMode,
     Dynamic_SMDTControlMode,
     EIM_AReqAuthorizationMode,
@@ -74,6 +75,7 @@ from mcscomm.messages.enums import (
     EvCheckOutStatus,
     EvseNotification,
     ParkingMethod,
+    PowerToleranceAcceptance,
     Processing,
     ResponseCode,
     ServiceId,
@@ -592,17 +594,24 @@ class EvccSession:
         )
 
     def _power_profile(self, now: float) -> EVPowerProfile | None:
-        """Scheduled: select the first offered tuple; the profile is that tuple's plan from
-        ``now`` on (charge > 0 from the charging schedule, discharge < 0 from the discharging
-        one), anchored at the current whole second."""
-        if self.config.control_mode is not ControlMode.SCHEDULED or self.ctx.schedule is None:
+        """The EVPowerProfile of PowerDelivery(Start), anchored at the current whole second.
+
+        Scheduled: select the first offered tuple; the profile is that tuple's plan from ``now``
+        on (charge > 0 from the charging schedule, discharge < 0 from the discharging one), with
+        PowerToleranceAcceptance when the tuple carries a PowerTolerance. Dynamic: one entry of
+        the power the truck plans to ask for until departure (the XSD allows the profile with an
+        empty Dynamic_EVPPTControlMode; Josev's SECC requires it, docs/interop.md).
+        """
+        anchor = timestamp(now)
+        if self.config.control_mode is ControlMode.DYNAMIC:
+            return self._dynamic_power_profile(now, anchor)
+        if self.ctx.schedule is None:
             return None
         tuples = self.ctx.schedule.schedule_tuple
         if not tuples:
             return None
         chosen = tuples[0]
         self.ctx.selected_tuple_id = chosen.schedule_tuple_id
-        anchor = timestamp(now)
         plan = _profile_from_schedule(
             chosen, anchor, bidirectional=is_bidirectional(self.ctx.service)
         )
@@ -612,9 +621,43 @@ class EvccSession:
         return EVPowerProfile(
             time_anchor=anchor,
             control_mode=Scheduled_EVPPTControlMode(
-                selected_schedule_tuple_id=chosen.schedule_tuple_id
+                selected_schedule_tuple_id=chosen.schedule_tuple_id,
+                power_tolerance_acceptance=self._tolerance_acceptance(chosen, plan),
             ),
             ev_power_profile_entries=EVPowerProfileEntryList(ev_power_profile_entry=entries),
+        )
+
+    def _tolerance_acceptance(
+        self, chosen: Any, plan: list[tuple[int, float]]
+    ) -> PowerToleranceAcceptance | None:
+        """Answer a PowerTolerance of the selected tuple (None when it carries none): the EV
+        confirms when it can keep every planned power within schedule + tolerance, i.e. no
+        non-zero entry lies below the truck's minimum charge/discharge power minus the
+        tolerance (interop: Josev's SECC expects the element when it sent a tolerance)."""
+        tolerances = [
+            float(s.power_schedule.power_tolerance)
+            for s in (chosen.charging_schedule, chosen.discharging_schedule)
+            if s is not None and s.power_schedule.power_tolerance is not None
+        ]
+        if not tolerances:
+            return None
+        lim = self.power.cpd_limits()
+        return tolerance_acceptance(
+            plan, min(tolerances), lim.min_charge_power_w, lim.min_discharge_power_w
+        )
+
+    def _dynamic_power_profile(self, now: float, anchor: int) -> EVPowerProfile:
+        req = self.power.request(now)
+        if self.ctx.discharge:
+            p = -finite(req.max_discharge_power_w, _P_MAX)
+        else:
+            p = finite(req.max_charge_power_w, _P_MAX)
+        duration = max(1, self._departure(now))
+        entry = PowerScheduleEntry(duration=duration, power=rn_down(p))
+        return EVPowerProfile(
+            time_anchor=anchor,
+            control_mode=Dynamic_EVPPTControlMode(),
+            ev_power_profile_entries=EVPowerProfileEntryList(ev_power_profile_entry=[entry]),
         )
 
     def _build_charge_loop(self, now: float) -> DC_ChargeLoopReq:
@@ -892,7 +935,33 @@ class EvccSession:
             evse_min_voltage_v=value(mode.evse_minimum_voltage),
         )
         self.power.accept_evse_limits(limits)
+        problem = self._voltage_mismatch(limits)
+        if problem is not None:
+            # interop (docs/interop.md): pre-charging to a target the EVSE cannot reach only
+            # ends in a timeout; leave cleanly with SessionStop(Terminate) and say why
+            self.ctx.failure = problem
+            self.ctx.stop_kind = ChargingSession.TERMINATE
+            self._emit(
+                ProtocolError(t=now, kind="voltage_mismatch", detail=problem, response_code=None)
+            )
+            return "give_up"
         return "ok"
+
+    def _voltage_mismatch(self, evse: EvseLimits) -> str | None:
+        """Why the EVSE's voltage window cannot serve this truck (None when it can): the
+        windows do not overlap, or the battery's present voltage (the pre-charge target) lies
+        outside the EVSE's window."""
+        lim = self.power.cpd_limits()
+        lo, hi = evse.evse_min_voltage_v, evse.evse_max_voltage_v
+        if hi < lim.min_voltage_v or lo > lim.max_voltage_v:
+            return (
+                f"no common voltage window: EV {lim.min_voltage_v:g}-{lim.max_voltage_v:g} V, "
+                f"EVSE {lo:g}-{hi:g} V"
+            )
+        v = self.power.present_voltage()
+        if not lo <= v <= hi:
+            return f"battery at {v:g} V, outside the EVSE's {lo:g}-{hi:g} V: pre-charge unreachable"
+        return None
 
     def _on_ScheduleExchangeRes(self, res: Any, now: float) -> str:
         if res.evse_processing is not Processing.FINISHED:
@@ -1168,6 +1237,18 @@ def _profile_from_schedule(
         else:
             plan.append((b - a, p))
     return plan[:2048]
+
+
+def tolerance_acceptance(
+    plan: list[tuple[int, float]], tolerance_w: float, min_charge_w: float, min_discharge_w: float
+) -> PowerToleranceAcceptance:
+    """Confirmed when every non-zero planned power (> 0 charge, < 0 discharge) is one the
+    truck can hold within ``tolerance_w``: not below its minimum power minus the tolerance."""
+    for _, p in plan:
+        floor = min_charge_w if p > 0 else min_discharge_w
+        if p != 0 and abs(p) + tolerance_w < floor:
+            return PowerToleranceAcceptance.POWER_TOLERANCE_NOT_CONFIRMED
+    return PowerToleranceAcceptance.POWER_TOLERANCE_CONFIRMED
 
 
 def value_or(x: float, default: float = 0.0) -> float:

@@ -154,7 +154,9 @@ class SeccPower:
         """Control mode after a service renegotiation."""
         self._ctl().mode = Mode.SCHEDULED if scheduled else Mode.DYNAMIC
 
-    def schedules(self, now: float, duration_s: float, max_entries: int) -> list[ScheduleTuple]:
+    def schedules(
+        self, now: float, duration_s: float, max_entries: int, power_tolerance_w: float = 0.0
+    ) -> list[ScheduleTuple]:
         """Up to three ScheduleTuples from ``now`` following the backend plan."""
         ctl = self._ctl()
         return build_schedules(
@@ -165,6 +167,7 @@ class SeccPower:
             max_entries=max_entries,
             bidirectional=self.bpt,
             efficiency=self.charger.efficiency,
+            power_tolerance_w=power_tolerance_w,
         )
 
     def select_schedule(self, offer: ScheduleTuple | None) -> None:

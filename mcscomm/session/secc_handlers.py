@@ -103,6 +103,7 @@ from mcscomm.messages.enums import (
 )
 from mcscomm.power.controller import EvRequest
 from mcscomm.power.limits import INF, LimitsError, PartyLimits
+from mcscomm.power.schedule import PowerSchedule as PowerScheduleModel
 from mcscomm.power.schedule import ProfileVerdict, validate_ev_power_profile
 from mcscomm.power.schedule import ScheduleTuple as PowerScheduleTuple
 from mcscomm.security.errors import SignatureError
@@ -113,6 +114,7 @@ from mcscomm.session.convert import discharge_out, magnitude_in, rn, rn_down, va
 from mcscomm.session.events import (
     MeteringConfirmed,
     PowerSample,
+    ProtocolError,
     ServiceSelected,
     SessionEstablished,
     SessionPaused,
@@ -518,11 +520,15 @@ def handle_dc_charge_parameter_discovery(
 
 # -- ScheduleExchange -----------------------------------------------------------------------------
 def _power_schedule(ps: Any, anchor: int, sign: float) -> PowerSchedule:
+    # ps is already on the wire grid (see _on_wire): whole-second durations, wire powers
     entries = [
-        PowerScheduleEntry(duration=max(1, int(d)), power=rn_down(sign * p)) for d, p in ps.entries
+        PowerScheduleEntry(duration=max(1, round(d)), power=rn_down(sign * p))
+        for d, p in ps.entries
     ]
+    tol = ps.power_tolerance_w
     return PowerSchedule(
         time_anchor=anchor,
+        power_tolerance=rn_down(tol) if tol > 0 else None,
         power_schedule_entries=PowerScheduleEntryList(power_schedule_entry=entries),
     )
 
@@ -635,9 +641,55 @@ def _offers(req: ScheduleExchangeReq, ctx: SeccContext) -> list[PowerScheduleTup
     try:
         # anchored at a whole second so TimeAnchor (integer seconds) maps back exactly
         start = math.floor(ctx.now)
-        return ctx.power.schedules(start, ctx.config.schedule_duration_s, max(12, max_entries))
+        offers = ctx.power.schedules(
+            start,
+            ctx.config.schedule_duration_s,
+            max(12, max_entries),
+            ctx.config.schedule_power_tolerance_w,
+        )
     except LimitsError as exc:
         raise errors.WrongChargeParameter(f"cannot build a schedule: {exc}") from exc
+    return [
+        dataclasses.replace(
+            o,
+            charging=_on_wire(o.charging),
+            discharging=None if o.discharging is None else _on_wire(o.discharging),
+        )
+        for o in offers
+    ]
+
+
+def _on_wire(ps: PowerScheduleModel) -> PowerScheduleModel:
+    """``ps`` exactly as the EV will read it: change times on whole seconds (Duration is an
+    unsignedInt, facts §4.4) and powers as sent (RationalNumber, rounded towards zero).
+
+    The backend plan changes at fractional session times (its t0 is the fractional start of the
+    session, steps are scaled), and truncating every Duration on its own both moved the change
+    points and let them drift. The EV follows the wire schedule, so the SECC checks its
+    EVPowerProfile and enforces the charge loop against this same schedule, not the fractional
+    one. Each change time is rounded to the nearest second (no drift); an entry that shrinks to
+    nothing lasted under a second and is dropped.
+    """
+    anchor = round(ps.time_anchor)
+    out: list[tuple[float, float]] = []
+    prev = anchor
+    end = ps.time_anchor
+    for d, p in ps.entries:
+        end += d
+        stop = round(end)
+        if stop <= prev:
+            continue
+        w = float(rn_down(p))
+        if out and out[-1][1] == w:
+            out[-1] = (out[-1][0] + (stop - prev), w)
+        else:
+            out.append((float(stop - prev), w))
+        prev = stop
+    if not out:  # the whole schedule rounds to under a second: keep its first power for 1 s
+        out.append((1.0, float(rn_down(ps.entries[0][1]))))
+    return PowerScheduleModel(
+        float(anchor), tuple(out), ps.power_tolerance_w, ps.available_energy_wh
+    )
 
 
 # -- DC phases ------------------------------------------------------------------------------------
@@ -655,10 +707,52 @@ def handle_dc_cable_check(req: DC_CableCheckReq, ctx: SeccContext) -> tuple[DC_C
     return res, "ok" if done else "ongoing"
 
 
+def _voltage_window(ctx: SeccContext) -> tuple[float, float] | None:
+    """The negotiated voltage window (EV ∩ EVSE from ChargeParameterDiscovery), if any."""
+    ev, evse = ctx.ev_limits, ctx.evse_limits
+    if ev is None or evse is None:
+        return None
+    return max(ev.min_voltage_v, evse.min_voltage_v), min(ev.max_voltage_v, evse.max_voltage_v)
+
+
+def _ev_voltage(ctx: SeccContext, field: str, v: float) -> float:
+    """An EV voltage checked against the negotiated window: outside it, FAILED_WrongChargeParameter
+    in the strict profile; the lenient profile clamps it into the window and records a warning
+    (interop: Josev's simulated EV reports 20 kV with EVMaximumVoltage 400 V, docs/interop.md)."""
+    window = _voltage_window(ctx)
+    if window is None or not math.isfinite(v):
+        return v
+    lo, hi = window
+    if lo <= v <= hi:
+        return v
+    detail = f"{field} {v:g} V outside the negotiated {lo:g}-{hi:g} V"
+    if not _lenient(ctx):
+        raise errors.WrongChargeParameter(detail)
+    clamped = min(max(v, lo), hi)
+    ctx.events.append(
+        ProtocolError(
+            t=ctx.now,
+            kind="voltage_out_of_window",
+            detail=f"{detail}; clamped to {clamped:g} V (lenient)",
+            response_code=ResponseCode.OK.value,
+        )
+    )
+    return clamped
+
+
+def _evse_voltage(ctx: SeccContext, v: float) -> float:
+    """EVSEPresentVoltage as reported: never above the SECC's own maximum voltage (what it
+    announced in ChargeParameterDiscoveryRes); the power layer already keeps the output there,
+    this guards the report against a model that follows an out-of-window EV target."""
+    lim = ctx.evse_limits
+    return v if lim is None or v <= lim.max_voltage_v else lim.max_voltage_v
+
+
 def handle_dc_pre_charge(req: DC_PreChargeReq, ctx: SeccContext) -> tuple[DC_PreChargeRes, str]:
     """Drive the output towards the EV's target voltage (the EV loops until they match)."""
-    target = value(req.ev_target_voltage)
-    v = ctx.power.pre_charge(ctx.now, target)
+    _ev_voltage(ctx, "EVPresentVoltage", value(req.ev_present_voltage))
+    target = _ev_voltage(ctx, "EVTargetVoltage", value(req.ev_target_voltage))
+    v = _evse_voltage(ctx, ctx.power.pre_charge(ctx.now, target))
     res = DC_PreChargeRes(
         header=_header(ctx), response_code=ResponseCode.OK, evse_present_voltage=rn(v)
     )
@@ -866,6 +960,12 @@ def handle_dc_charge_loop(req: DC_ChargeLoopReq, ctx: SeccContext) -> tuple[DC_C
         # libiso15118 dc_charge_loop.cpp answers a control-mode mismatch with FAILED
         raise errors.InvalidRequest(f"{type(mode).__name__} does not fit the session")
     request = _ev_request(req, ctx, bpt)
+    present_v = _ev_voltage(ctx, "EVPresentVoltage", request.present_voltage_v)
+    target_v = _ev_voltage(ctx, "EVTargetVoltage", request.target_voltage_v)
+    if present_v is not request.present_voltage_v or target_v is not request.target_voltage_v:
+        request = dataclasses.replace(
+            request, present_voltage_v=present_v, target_voltage_v=target_v
+        )
     if ctx.standby:
         request = dataclasses.replace(request, stop=True)  # no power in standby
     d = ctx.power.step(ctx.now, request)
@@ -877,14 +977,15 @@ def handle_dc_charge_loop(req: DC_ChargeLoopReq, ctx: SeccContext) -> tuple[DC_C
     soc = None
     if req.display_parameters is not None and req.display_parameters.present_soc is not None:
         soc = float(req.display_parameters.present_soc)
-    power_w = current * d.present_voltage_v
+    present_v = _evse_voltage(ctx, d.present_voltage_v)
+    power_w = current * present_v
     ctx.counters.add_sample(ctx.now, power_w)
     ctx.counters.soc = soc
     setpoint = d.setpoint_w if math.isfinite(d.setpoint_w) else None
     ctx.events.append(
         PowerSample(
             t=ctx.now,
-            voltage_v=d.present_voltage_v,
+            voltage_v=present_v,
             current_a=current,
             power_w=power_w,
             soc=soc,
@@ -903,7 +1004,7 @@ def handle_dc_charge_loop(req: DC_ChargeLoopReq, ctx: SeccContext) -> tuple[DC_C
         evse_status=status,
         meter_info=meter_info,
         evse_present_current=rn(current),
-        evse_present_voltage=rn(d.present_voltage_v),
+        evse_present_voltage=rn(present_v),
         evse_power_limit_achieved=d.power_limit_achieved,
         evse_current_limit_achieved=d.current_limit_achieved,
         evse_voltage_limit_achieved=d.voltage_limit_achieved,
@@ -979,7 +1080,7 @@ def handle_metering_confirmation(
 def handle_dc_welding_detection(
     req: DC_WeldingDetectionReq, ctx: SeccContext
 ) -> tuple[DC_WeldingDetectionRes, str]:
-    v = ctx.power.welding_detection(ctx.now)
+    v = _evse_voltage(ctx, ctx.power.welding_detection(ctx.now))
     res = DC_WeldingDetectionRes(
         header=_header(ctx), response_code=ResponseCode.OK, evse_present_voltage=rn(v)
     )

@@ -213,7 +213,10 @@ _EVCC: dict[EvccState, dict[str, tuple[EvccState, Delay]]] = {
     E.SERVICE_DISCOVERY: {"ok": (E.SERVICE_DETAIL, D.NOW)},
     E.SERVICE_DETAIL: {"ok": (E.SERVICE_SELECTION, D.NOW), "more": (E.SERVICE_DETAIL, D.NOW)},
     E.SERVICE_SELECTION: {"ok": (E.CHARGE_PARAMETER_DISCOVERY, D.NOW)},
-    E.CHARGE_PARAMETER_DISCOVERY: {"ok": (E.SCHEDULE_EXCHANGE, D.NOW)},
+    E.CHARGE_PARAMETER_DISCOVERY: {
+        "ok": (E.SCHEDULE_EXCHANGE, D.NOW),
+        "give_up": (E.SESSION_STOP, D.NOW),  # EVSE voltage window cannot serve the truck
+    },
     E.SCHEDULE_EXCHANGE: {"ok": (E.CABLE_CHECK, D.NOW), "ongoing": (E.SCHEDULE_EXCHANGE, D.POLL)},
     E.CABLE_CHECK: {"ok": (E.PRE_CHARGE, D.NOW), "ongoing": (E.CABLE_CHECK, D.POLL)},
     E.PRE_CHARGE: {"ok": (E.POWER_DELIVERY_START, D.NOW), "ongoing": (E.PRE_CHARGE, D.POLL)},
