@@ -21,11 +21,11 @@ import os
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,6 +51,7 @@ ROOT_OF: Mapping[str, str] = {
 MANIFEST = "manifest.json"
 #: upper bound for --days: keeps the dates far inside what datetime and X.509 can hold
 MAX_DAYS = 100 * 365
+_T = TypeVar("_T")
 PROFILE_NAME = "pki-profile.toml"
 _EKU = {
     "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH,
@@ -106,14 +107,14 @@ class Manifest:
         return algorithm_of(self.certificate("v2g_root").public_key())
 
     def certificate(self, role: str) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self._role(role).cert.read_bytes())
+        return _load_pem(self._role(role).cert, x509.load_pem_x509_certificate)
 
     def chain(self, role: str) -> list[x509.Certificate]:
         """Leaf first, then its Sub-CA 2 and Sub-CA 1 (never the root)."""
         path = self._role(role).chain
         if path is None:
             raise PkiError(f"{role} has no chain in {self.directory / MANIFEST}")
-        return x509.load_pem_x509_certificates(path.read_bytes())
+        return _load_pem(path, x509.load_pem_x509_certificates)
 
     def private_key(self, role: str) -> PrivateKey:
         path = self._role(role).key
@@ -144,9 +145,21 @@ def algorithm_of(key: object) -> Algorithm:
 
 
 def load_private_key(path: Path) -> PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = _load_pem(path, lambda data: serialization.load_pem_private_key(data, password=None))
     algorithm_of(key)
     return cast(PrivateKey, key)
+
+
+def _load_pem(path: Path, loader: Callable[[bytes], _T]) -> _T:
+    """``loader`` applied to the file; PkiError naming the file when it is unreadable or no PEM
+    (a hand-edited or truncated PKI must not surface as a bare ValueError from cryptography)."""
+    try:
+        return loader(path.read_bytes())
+    except OSError as exc:
+        raise PkiError(f"unreadable {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        reason = str(exc).split(". See ")[0]  # cryptography appends a FAQ link
+        raise PkiError(f"{path}: not a usable PEM file ({reason})") from None
 
 
 def generate_key(algorithm: Algorithm) -> PrivateKey:
