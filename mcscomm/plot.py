@@ -96,6 +96,11 @@ def _spans(t: list[float], power: list[float]) -> list[tuple[float, float, int]]
 
 def plot_trace(trace: str | Path, output: str | Path, *, title: str | None = None) -> Path:
     """Render ``trace`` (JSON Lines) to ``output`` (PNG, SVG or PDF by extension)."""
+    out = Path(output)
+    # matplotlib would append ".png" to a name without an extension (even a directory's) and
+    # the caller would report a file that was never written
+    if out.is_dir() or not out.suffix:
+        raise ValueError(f"{out}: give an image file name ending .png, .svg or .pdf")
     try:
         import matplotlib
 
@@ -188,7 +193,6 @@ def plot_trace(trace: str | Path, output: str | Path, *, title: str | None = Non
     heading = title or f"mcscomm session — {Path(trace).name}"
     fig.suptitle(heading + (f"\n{s.title}" if s.title else ""), fontsize=11)
     fig.tight_layout()
-    out = Path(output)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mcscomm import cli
+from mcscomm.security import pki
 
 
 @pytest.fixture
@@ -46,6 +47,16 @@ def files(tmp_path: Path) -> Iterator[dict[str, str]]:
     (tmp_path / "bad_profile").write_text(json.dumps(finding), encoding="utf-8")
     (tmp_path / "pki").mkdir()
     (tmp_path / "pki" / "manifest.json").write_text("{}", encoding="utf-8")  # "holds a PKI"
+    broken = tmp_path / "broken_pki"  # a manifest whose files all exist but hold no PEM
+    broken.mkdir()
+    manifest: dict[str, dict[str, str]] = {}
+    for role in (*pki.LEAF_ROLES, *pki.ROOT_ROLES):
+        manifest[role] = {"cert": f"{role}.pem"}
+        if role in pki.LEAF_ROLES:
+            manifest[role] |= {"key": f"{role}.key", "chain": f"{role}.chain.pem"}
+        for name in manifest[role].values():
+            (broken / name).write_bytes(b"-----BEGIN CERTIFICATE-----\ngarbage\n")
+    (broken / pki.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     names = {p.name: str(p) for p in tmp_path.iterdir()}
     names["missing"] = str(tmp_path / "missing")
     names["missing_dir_file"] = str(tmp_path / "missing" / "out.json")
@@ -94,6 +105,8 @@ CERTS = [
     (["certs", "init", "{dir}/x", "--algorithm", "banana"], 2, "invalid choice"),
     (["certs", "show", "{missing}"], 1, "no PKI"),
     (["certs", "show", "{binary}"], 1, "unreadable"),
+    (["certs", "show", "{broken_pki}"], 1, "not a usable PEM"),
+    (["certs", "init", "{binary}"], 1, "not a directory"),
 ]
 
 
@@ -143,6 +156,13 @@ FUZZ = [
     ([*_FUZZ, "--corpus", "{dir}"], 2, "directory"),
     ([*_FUZZ, "--pki", "{missing}"], 2, "no PKI"),
     ([*_FUZZ, "--report", "{missing_dir_file}"], 2, "cannot write"),
+    ([*_FUZZ, "--pki", "{broken_pki}"], 2, "not a usable PEM"),
+    ([*_FUZZ, "--connect", "127.0.0.1:{busy}", "--tls", "--pki", "{broken_pki}"], 2, "PEM"),
+    (
+        [*_FUZZ, "--target", "evcc", "--listen", "127.0.0.1:1", "--tls", "--pki", "{broken_pki}"],
+        2,
+        "PEM",
+    ),
     ([*_FUZZ, "--target", "evcc", "--listen", "127.0.0.1:{busy}"], 2, "in use"),
     ([*_FUZZ, "--connect", "127.0.0.1:{busy}", "--tls", "--pki", "{missing}"], 2, "no PKI"),
     (["fuzz", "replay", "{missing}"], 2, "cannot read"),
@@ -192,6 +212,8 @@ PLOT = [
     (["plot", "{bad_json}", *_OUT], 1, "not JSON"),
     (["plot", "{list_json}", *_OUT], 1, "trace record"),
     (["plot", "{no_power}", *_OUT], 1, "no power samples"),
+    (["plot", "{no_power}", "-o", "{dir}"], 1, "image file name"),
+    (["plot", "{no_power}", "-o", "{dir}/no_extension"], 1, "image file name"),
 ]
 
 

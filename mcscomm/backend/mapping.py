@@ -172,58 +172,31 @@ def ev_schedule(profile: tuple[tuple[float, float], ...], schedule_id: int = 1) 
 
 def sampled_values(s: SessionSnapshot, context: str) -> list[dict[str, Any]]:
     """SampledValueType list: energy registers both ways, power both ways, voltage, SoC."""
+
+    def sample(
+        value: float, measurand: str, unit: str, location: str | None = None
+    ) -> dict[str, Any]:
+        where = {} if location is None else {"location": location}
+        return {
+            "value": value,
+            "measurand": measurand,
+            "context": context,
+            **where,
+            "unit_of_measure": {"unit": unit},
+        }
+
     p = s.power_w
     out: list[dict[str, Any]] = [
-        {
-            "value": round(s.charged_wh, 1),
-            "measurand": "Energy.Active.Import.Register",
-            "context": context,
-            "unit_of_measure": {"unit": "Wh"},
-        },
-        {
-            "value": round(s.discharged_wh, 1),
-            "measurand": "Energy.Active.Export.Register",
-            "context": context,
-            "unit_of_measure": {"unit": "Wh"},
-        },
-        {
-            "value": round(max(p, 0.0), 1) + 0.0,
-            "measurand": "Power.Active.Import",
-            "context": context,
-            "unit_of_measure": {"unit": "W"},
-        },
-        {
-            "value": round(max(-p, 0.0), 1) + 0.0,
-            "measurand": "Power.Active.Export",
-            "context": context,
-            "unit_of_measure": {"unit": "W"},
-        },
-        {
-            "value": round(s.voltage_v, 1),
-            "measurand": "Voltage",
-            "context": context,
-            "unit_of_measure": {"unit": "V"},
-        },
+        sample(round(s.charged_wh, 1), "Energy.Active.Import.Register", "Wh"),
+        sample(round(s.discharged_wh, 1), "Energy.Active.Export.Register", "Wh"),
+        sample(round(max(p, 0.0), 1) + 0.0, "Power.Active.Import", "W"),  # + 0.0: no -0.0
+        sample(round(max(-p, 0.0), 1) + 0.0, "Power.Active.Export", "W"),
+        sample(round(s.voltage_v, 1), "Voltage", "V"),
     ]
     if s.setpoint_w is not None and math.isfinite(s.setpoint_w):
-        out.append(
-            {
-                "value": round(s.setpoint_w, 1),
-                "measurand": "Power.Active.Setpoint",
-                "context": context,
-                "unit_of_measure": {"unit": "W"},
-            }
-        )
+        out.append(sample(round(s.setpoint_w, 1), "Power.Active.Setpoint", "W"))
     if s.soc is not None:
-        out.append(
-            {
-                "value": round(s.soc, 1),
-                "measurand": "SoC",
-                "context": context,
-                "location": "EV",
-                "unit_of_measure": {"unit": "Percent"},
-            }
-        )
+        out.append(sample(round(s.soc, 1), "SoC", "Percent", location="EV"))
     return out
 
 

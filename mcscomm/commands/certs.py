@@ -66,4 +66,11 @@ def _show(manifest: pki.Manifest) -> int:
             except SecurityError as exc:
                 failures += 1
                 print(f"  {'':14} chain FAILED -> {root_role}: {exc}")
+    try:
+        manifest.load_all()  # the keys, which the listing above does not touch
+    except SecurityError as exc:
+        failures += 1
+        print(f"  files FAILED: {exc}")
+    if failures:
+        print(f"mcscomm certs show: {failures} problem(s) in {manifest.directory}", file=sys.stderr)
     return 1 if failures else 0

@@ -209,6 +209,11 @@ def _setup(args: argparse.Namespace) -> SessionSetup:
 
     in_process = args.connect is None and args.listen is None
     pki_dir = str(args.pki) if args.pki is not None and in_process else None
+    if pki_dir is not None:
+        from mcscomm.security.pki import load_manifest
+
+        # a damaged PKI would only cut the reference session short: refuse it here
+        load_manifest(pki_dir).load_all()
     return SessionSetup(
         charger=args.charger, truck=args.truck, duration_s=args.duration, pki_dir=pki_dir
     )

@@ -20,37 +20,39 @@ SMALL_INPUT = 4096
 class BitWriter:
     """Collects bits MSB-first; :meth:`getvalue` pads the last byte with zero bits."""
 
-    __slots__ = ("_acc", "_bits")
+    __slots__ = ("acc", "nbits")
 
     def __init__(self) -> None:
-        self._acc = 0
-        self._bits = 0
+        #: the bits so far as one int (MSB first) and their count; mcscomm.exi.stream appends
+        #: to them directly on its hot path (value << width | bits, like :meth:`write`)
+        self.acc = 0
+        self.nbits = 0
 
     def write(self, value: int, width: int) -> None:
         """Append ``value`` as an unsigned ``width``-bit number (EXI n-bit unsigned integer)."""
         if width:
-            self._acc = (self._acc << width) | value
-            self._bits += width
+            self.acc = (self.acc << width) | value
+            self.nbits += width
 
     def write_uint(self, value: int) -> None:
         """EXI Unsigned Integer (§7.1.6): 7-bit groups, least significant first, high bit = more."""
         while value >= 0x80:
-            self._acc = (self._acc << 8) | 0x80 | (value & 0x7F)
-            self._bits += 8
+            self.acc = (self.acc << 8) | 0x80 | (value & 0x7F)
+            self.nbits += 8
             value >>= 7
-        self._acc = (self._acc << 8) | value
-        self._bits += 8
+        self.acc = (self.acc << 8) | value
+        self.nbits += 8
 
     def write_bytes(self, data: bytes) -> None:
         """Append octets (each 8 bits, bit-packed: not aligned to a byte boundary)."""
         if data:
-            self._acc = (self._acc << (8 * len(data))) | int.from_bytes(data, "big")
-            self._bits += 8 * len(data)
+            self.acc = (self.acc << (8 * len(data))) | int.from_bytes(data, "big")
+            self.nbits += 8 * len(data)
 
     def getvalue(self) -> bytes:
-        pad = -self._bits % 8
-        total = self._bits + pad
-        return (self._acc << pad).to_bytes(total // 8, "big")
+        pad = -self.nbits % 8
+        total = self.nbits + pad
+        return (self.acc << pad).to_bytes(total // 8, "big")
 
 
 class StringTable:
@@ -84,31 +86,34 @@ class StringTable:
 class BitReader:
     """Reads bits MSB-first from ``data``; every read past the end raises :class:`ExiTruncated`."""
 
-    __slots__ = ("_data", "_int", "_nbits", "pos", "strings")
+    __slots__ = ("_data", "big", "nbits", "pos", "strings")
 
     def __init__(self, data: bytes, strings: StringTable | None = None) -> None:
         #: value string table when decoding value hits is enabled (EXI §7.3), else None
         self.strings = strings
         self._data = data
-        self._nbits = len(data) * 8
+        #: length of the stream in bits
+        self.nbits = len(data) * 8
         # Messages (up to a few KB) are read from one big int: a shift and a mask per read.
         # Shifting costs O(size), so large inputs read only the bytes of each field instead.
-        self._int = int.from_bytes(data, "big") if len(data) <= SMALL_INPUT else -1
+        #: the whole stream as one int (MSB first), or -1 for large inputs; the decoder's fast
+        #: path (mcscomm.exi.stream) cuts fields from it directly, advancing ``pos`` itself
+        self.big = int.from_bytes(data, "big") if len(data) <= SMALL_INPUT else -1
         self.pos = 0
 
     @property
     def remaining(self) -> int:
         """Bits left in the stream."""
-        return self._nbits - self.pos
+        return self.nbits - self.pos
 
     def read(self, width: int) -> int:
         start = self.pos
         end = start + width
-        if end > self._nbits:
-            raise ExiTruncated(f"stream ends at bit {self._nbits}, needed bit {end}")
+        if end > self.nbits:
+            raise ExiTruncated(f"stream ends at bit {self.nbits}, needed bit {end}")
         self.pos = end
-        if self._int >= 0:
-            return (self._int >> (self._nbits - end)) & ((1 << width) - 1)
+        if self.big >= 0:
+            return (self.big >> (self.nbits - end)) & ((1 << width) - 1)
         # Only the bytes holding the field are converted: cost O(width), not O(stream).
         last = (end + 7) >> 3
         chunk = int.from_bytes(self._data[start >> 3 : last], "big")
@@ -117,9 +122,9 @@ class BitReader:
     def read_uint(self) -> int:
         value = 0
         shift = 0
-        big = self._int
+        big = self.big
         if big >= 0:  # the common, small-input case without a method call per octet
-            nbits = self._nbits
+            nbits = self.nbits
             pos = self.pos
             for _ in range(MAX_UINT_GROUPS):
                 pos += 8
@@ -151,5 +156,5 @@ class BitReader:
 
     def rest_is_padding(self) -> bool:
         """True when only zero bits up to the next byte boundary remain."""
-        rest = self._nbits - self.pos
+        rest = self.nbits - self.pos
         return rest < 8 and (rest == 0 or self._data[-1] & ((1 << rest) - 1) == 0)

@@ -96,6 +96,29 @@ def grammars(name: str, schema_dir: str | os.PathLike[str] | None = None) -> Gra
 
     Built once per schema folder from the XSDs (see :mod:`mcscomm.exi.grammar`).
     """
+    # Resolving the folder costs a few stat() calls (~11 µs), several times per message: cache
+    # the result per (name, folder argument, $MCSCOMM_SCHEMA_DIR) when those name the folder
+    # independently of the working directory.
+    env = os.environ.get(schemas.ENV_VAR) or None
+    key = (name, schema_dir, env)
+    try:
+        return _RESOLVED[key]
+    except (KeyError, TypeError):  # TypeError: an unhashable os.PathLike
+        pass
+    grammar = _resolve(name, schema_dir)
+    explicit = schema_dir if schema_dir is not None else env
+    if explicit is None or os.path.isabs(explicit):
+        try:
+            _RESOLVED[key] = grammar
+        except TypeError:
+            pass
+    return grammar
+
+
+_RESOLVED: dict[tuple[str, object, str | None], Grammars] = {}
+
+
+def _resolve(name: str, schema_dir: str | os.PathLike[str] | None) -> Grammars:
     try:
         file_name = SCHEMA_FILES[name]
     except KeyError:

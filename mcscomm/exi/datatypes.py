@@ -45,11 +45,34 @@ def _xml_char_ok(cp: int) -> bool:
 
 
 class Datatype:
-    """Encoder/decoder of one simple type's values."""
+    """Encoder/decoder of one simple type's values.
+
+    Fast paths used by :mod:`mcscomm.exi.stream` (they give the same bits as ``encode`` /
+    ``decode``; tests/test_exi_fastpath.py checks it): when ``packs`` is true, ``bits(text)``
+    returns the whole representation as one ``(value, width)`` so the codec writes a
+    simple-typed element in one go; when ``fixed_width >= 0`` the representation always has that
+    many bits and ``from_bits(value)`` gives the text the codec would get from ``decode``.
+    """
 
     name = "datatype"
+    packs = False
+    fixed_width = -1
+    #: an :class:`IntegerType` (sign bit first; the decoder reads it with the CH code)
+    signed = False
 
     def encode(self, w: BitWriter, text: str) -> None:
+        raise NotImplementedError
+
+    def bits(self, text: str) -> tuple[int, int]:
+        """The representation of ``text`` as (value, width); only when ``packs``."""
+        raise NotImplementedError
+
+    def from_bits(self, value: int) -> str:
+        """The text of a ``fixed_width``-bit representation; only when ``fixed_width >= 0``."""
+        raise NotImplementedError
+
+    def from_sign(self, negative: int, magnitude: int) -> str:
+        """The text of a sign bit and Unsigned Integer magnitude; only when ``signed``."""
         raise NotImplementedError
 
     def decode(self, r: BitReader, key: str = "") -> str:
@@ -105,6 +128,19 @@ class StringType(Datatype):
 
 class BooleanType(Datatype):
     name = "boolean"
+    packs = True
+    fixed_width = 1
+
+    def bits(self, text: str) -> tuple[int, int]:
+        value = text.strip(_WS)
+        if value in ("true", "1"):
+            return 1, 1
+        if value in ("false", "0"):
+            return 0, 1
+        raise ExiEncodeError(f"not a boolean: {text!r}")
+
+    def from_bits(self, value: int) -> str:
+        return "true" if value else "false"
 
     def encode(self, w: BitWriter, text: str) -> None:
         value = text.strip(_WS)
@@ -130,6 +166,19 @@ def _parse_int(text: str) -> int:
         raise ExiEncodeError(f"not an integer: {text!r}") from None
 
 
+def _uint_bits(value: int) -> tuple[int, int]:
+    # The octets BitWriter.write_uint appends, as one (value, width).
+    if value < 0x80:
+        return value, 8
+    acc = 0
+    width = 0
+    while value >= 0x80:
+        acc = (acc << 8) | 0x80 | (value & 0x7F)
+        width += 8
+        value >>= 7
+    return (acc << 8) | value, width + 8
+
+
 class NBitIntegerType(Datatype):
     """Bounded integer: value - minimum in ceil(log2(range)) bits (§7.1.9)."""
 
@@ -137,6 +186,20 @@ class NBitIntegerType(Datatype):
         self.lo, self.hi = lo, hi
         self.width = (hi - lo).bit_length()
         self.name = f"integer[{lo}..{hi}] {self.width}-bit"
+        self.fixed_width = self.width
+
+    packs = True
+
+    def bits(self, text: str) -> tuple[int, int]:
+        value = _parse_int(text)
+        if not self.lo <= value <= self.hi:
+            raise ExiEncodeError(f"{value} outside [{self.lo}, {self.hi}]")
+        return value - self.lo, self.width
+
+    def from_bits(self, value: int) -> str:
+        if value > self.hi - self.lo:
+            raise ExiLimitExceeded(f"bounded integer offset {value} outside the range")
+        return str(self.lo + value)
 
     def encode(self, w: BitWriter, text: str) -> None:
         value = _parse_int(text)
@@ -158,6 +221,14 @@ class UnsignedIntegerType(Datatype):
         self.lo, self.hi = lo, hi
         self.name = "unsignedInteger"
 
+    packs = True
+
+    def bits(self, text: str) -> tuple[int, int]:
+        value = _parse_int(text)
+        if value < 0:
+            raise ExiEncodeError(f"negative value {value} for an unsigned type")
+        return _uint_bits(value)
+
     def encode(self, w: BitWriter, text: str) -> None:
         value = _parse_int(text)
         if value < 0:
@@ -175,9 +246,19 @@ class IntegerType(Datatype):
     """EXI Integer (§7.1.5): sign bit, then the magnitude (minus one when negative)."""
 
     name = "integer"
+    packs = True
+    signed = True
 
     def __init__(self, lo: int | None, hi: int | None) -> None:
         self.lo, self.hi = lo, hi
+
+    def bits(self, text: str) -> tuple[int, int]:
+        value = _parse_int(text)
+        if value < 0:
+            v, w = _uint_bits(-value - 1)
+            return (1 << w) | v, w + 1
+        v, w = _uint_bits(value)
+        return v, w + 1
 
     def encode(self, w: BitWriter, text: str) -> None:
         value = _parse_int(text)
@@ -190,7 +271,10 @@ class IntegerType(Datatype):
 
     def decode(self, r: BitReader, key: str = "") -> str:
         negative = r.read(1)
-        magnitude = r.read_uint()
+        return self.from_sign(negative, r.read_uint())
+
+    def from_sign(self, negative: int, magnitude: int) -> str:
+        """The text of a sign bit (already read) and magnitude: the rest of :meth:`decode`."""
         value = -magnitude - 1 if negative else magnitude
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
             raise ExiLimitExceeded(f"{value} outside the type range")
@@ -206,6 +290,21 @@ class EnumerationType(Datatype):
         self.width = (len(values) - 1).bit_length()
         self.collapse = base != "string"
         self.name = f"enumeration({len(values)}) {self.width}-bit"
+        self.fixed_width = self.width
+
+    packs = True
+
+    def bits(self, text: str) -> tuple[int, int]:
+        key = text.strip(_WS) if self.collapse else text
+        try:
+            return self.index[key], self.width
+        except KeyError:
+            raise ExiEncodeError(f"{text!r} is not one of the enumerated values") from None
+
+    def from_bits(self, value: int) -> str:
+        if value >= len(self.values):
+            raise ExiLimitExceeded(f"enumeration index {value} out of range")
+        return self.values[value]
 
     def encode(self, w: BitWriter, text: str) -> None:
         key = text.strip(_WS) if self.collapse else text

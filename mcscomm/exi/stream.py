@@ -14,6 +14,7 @@ bounds nesting depth, so hostile input ends in an :class:`ExiError`, not a hang 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NoReturn
 
 from lxml import etree
 
@@ -105,6 +106,10 @@ def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int
         if state.ch is None:
             raise ExiEncodeError(f"text not allowed in {elem.tag}")
         state = _encode_untyped(w, state, text)
+    # The children's bits are appended to local copies of the writer's accumulator (no method
+    # call per event); the writer is synced around every call that writes through it.
+    acc = w.acc
+    n = w.nbits
     for child in elem:
         tag = child.tag
         if not isinstance(tag, str):
@@ -112,29 +117,50 @@ def _encode_element(w: BitWriter, elem: etree._Element, state: State, depth: int
         code = state.se_tag.get(tag)
         if code is None:
             _no_such_child(elem, tag, state)
-        write(code, state.width)  # type: ignore[arg-type]
-        prod = state.productions[code]  # type: ignore[index]
+        prod = state.productions[code]
         simple = prod.simple
         if simple is not None and not child.attrib and len(child) == 0:
-            # Simple-typed child inline: CH, value, EE (the common case in -20 messages).
-            write(simple[1], simple[0])
-            simple[2].encode(w, child.text or "")
-            write(simple[4], simple[3])
+            # Simple-typed child inline: SE, CH, value, EE (the common case in -20 messages),
+            # in one append when the datatype gives its bits as one number.
+            ch_width, ch_code, dt, ee_width, ee_code = simple
+            if dt.packs:
+                bits, nbits = dt.bits(child.text or "")
+                width = state.width + ch_width + nbits + ee_width
+                head = (code << ch_width) | ch_code
+                acc = (acc << width) | (((head << nbits) | bits) << ee_width) | ee_code
+                n += width
+            else:
+                width = state.width + ch_width
+                w.acc = (acc << width) | (code << ch_width) | ch_code
+                w.nbits = n + width
+                dt.encode(w, child.text or "")
+                w.write(ee_code, ee_width)
+                acc = w.acc
+                n = w.nbits
         else:
+            w.acc = (acc << state.width) | code
+            w.nbits = n + state.width
             assert prod.child is not None
             _encode_element(w, child, prod.child, depth + 1)
+            acc = w.acc
+            n = w.nbits
         state = prod.target  # type: ignore[assignment]
         tail = child.tail
         if tail and tail.strip():
             if state.ch is None:
                 raise ExiEncodeError(f"text not allowed in {elem.tag}")
+            w.acc = acc
+            w.nbits = n
             state = _encode_untyped(w, state, tail)
+            acc = w.acc
+            n = w.nbits
     if state.ee is None:
         raise ExiEncodeError(f"{elem.tag} is incomplete (expected {_describe(state)})")
-    write(state.ee, state.width)
+    w.acc = (acc << state.width) | state.ee
+    w.nbits = n + state.width
 
 
-def _no_such_child(elem: etree._Element, tag: str, state: State) -> None:
+def _no_such_child(elem: etree._Element, tag: str, state: State) -> NoReturn:
     if state.wildcard is not None and _qname(tag) not in state.se:
         # No built-in element grammars in the profile: wildcard content has no encoding.
         raise ExiUnsupportedEncode(f"{tag} would need a wildcard (built-in) grammar")
@@ -205,6 +231,115 @@ def _read_code(r: BitReader, state: State) -> int:
 
 def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int) -> None:
     """Decode events into ``elem`` until its EE (its SE was read by the caller)."""
+    if r.big >= 0:
+        _decode_small(r, elem, state, depth)
+    else:
+        _decode_large(r, elem, state, depth)
+
+
+def _decode_small(r: BitReader, elem: etree._Element, state: State, depth: int) -> None:
+    """:func:`_decode_large` for inputs held as one int (messages): event codes and
+    fixed-width simple children are cut from ``r.big`` here instead of one ``read`` call each.
+
+    Same events, values and errors as :func:`_decode_large` (tests/test_exi_fastpath.py); the
+    bit position lives in ``pos`` and is handed back to ``r`` around every call that reads.
+    """
+    if depth > MAX_DEPTH:
+        raise ExiLimitExceeded("element nesting too deep")
+    last: etree._Element | None = None
+    texts = 0
+    big = r.big
+    nbits = r.nbits
+    pos = r.pos
+    sub = etree.SubElement
+    prods = state.productions
+    while True:
+        width = state.width
+        end = pos + width
+        if end > nbits:
+            r.pos = pos
+            r.read(width)  # raises ExiTruncated
+        code = (big >> (nbits - end)) & ((1 << width) - 1)
+        pos = end
+        if code >= len(prods):
+            r.pos = pos
+            _read_code_fail(code, state)
+        prod = prods[code]
+        kind = prod.kind
+        if kind == SE:
+            last = sub(elem, prod.tag)
+            simple = prod.simple
+            if simple is not None:
+                # Simple-typed child inline: CH, value, EE.
+                ch_width, ch_code, dt, ee_width, ee_code = simple
+                fixed = dt.fixed_width
+                total = ch_width + fixed + ee_width
+                if fixed >= 0 and pos + total <= nbits:
+                    pos += total
+                    bits = (big >> (nbits - pos)) & ((1 << total) - 1)
+                    if bits >> (fixed + ee_width) != ch_code:
+                        _simple_fail(prod)
+                    last.text = dt.from_bits((bits >> ee_width) & ((1 << fixed) - 1))
+                    if bits & ((1 << ee_width) - 1) != ee_code:
+                        _simple_fail(prod)
+                elif dt.signed and pos + ch_width + 1 <= nbits:
+                    # EXI Integer (RationalNumber values): CH code and sign bit in one cut.
+                    pos += ch_width + 1
+                    head = (big >> (nbits - pos)) & ((2 << ch_width) - 1)
+                    if head >> 1 != ch_code:
+                        _simple_fail(prod)
+                    r.pos = pos
+                    last.text = dt.from_sign(head & 1, r.read_uint())
+                    pos = r.pos
+                    end = pos + ee_width
+                    if end > nbits:
+                        r.read(ee_width)  # raises ExiTruncated
+                    pos = end
+                    if (big >> (nbits - end)) & ((1 << ee_width) - 1) != ee_code:
+                        _simple_fail(prod)
+                else:
+                    r.pos = pos
+                    if r.read(ch_width) != ch_code:
+                        _simple_fail(prod)
+                    last.text = dt.decode(r, prod.tag)
+                    if r.read(ee_width) != ee_code:
+                        _simple_fail(prod)
+                    pos = r.pos
+            else:
+                assert prod.child is not None
+                r.pos = pos
+                _decode_small(r, last, prod.child, depth + 1)
+                pos = r.pos
+        elif kind == EE:
+            r.pos = pos
+            return
+        elif kind == CH:
+            assert prod.datatype is not None
+            r.pos = pos
+            value = prod.datatype.decode(r, str(elem.tag))
+            pos = r.pos
+            texts += 1
+            if texts > MAX_TEXT_EVENTS:
+                # Appending to .text is quadratic; no V2G element has more than one text node.
+                raise ExiLimitExceeded("too many character events in one element")
+            if last is None:
+                elem.text = (elem.text or "") + value
+            else:
+                last.tail = (last.tail or "") + value
+        elif kind == AT:
+            assert prod.datatype is not None
+            r.pos = pos
+            elem.set(prod.tag, prod.datatype.decode(r, prod.tag))
+            pos = r.pos
+        else:
+            r.pos = pos
+            raise ExiUnsupported("wildcard element content (no built-in grammars in V2G EXI)")
+        state = prod.target  # type: ignore[assignment]
+        prods = state.productions
+
+
+def _decode_large(r: BitReader, elem: etree._Element, state: State, depth: int) -> None:
+    """Decode events into ``elem`` until its EE, one ``read`` per field (any input size)."""
     if depth > MAX_DEPTH:
         raise ExiLimitExceeded("element nesting too deep")
     last: etree._Element | None = None
@@ -230,7 +365,7 @@ def _decode_element(r: BitReader, elem: etree._Element, state: State, depth: int
                     _simple_fail(prod)
             else:
                 assert prod.child is not None
-                _decode_element(r, last, prod.child, depth + 1)
+                _decode_large(r, last, prod.child, depth + 1)
         elif kind == EE:
             return
         elif kind == CH:

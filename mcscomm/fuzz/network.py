@@ -72,6 +72,15 @@ async def _read(conn: _Conn, within: float) -> list[tuple[int, bytes]]:
     return []
 
 
+async def _close(conn: _Conn) -> None:
+    """Close our end; a target that already dropped (or hangs in its TLS close) is no error."""
+    conn.writer.close()
+    try:
+        await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
+    except (OSError, TimeoutError, ssl.SSLError):
+        pass
+
+
 class NetworkSeccTarget:
     """An SECC at ``host:port`` (TLS when ``ssl_context`` is given)."""
 
@@ -132,11 +141,7 @@ class NetworkSeccTarget:
                     break
             return Observation(results, case.prefix_len, prefix)
         finally:
-            conn.writer.close()
-            try:
-                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
-            except (OSError, TimeoutError, ssl.SSLError):
-                pass
+            await _close(conn)
 
     async def _connect(self) -> _Conn:
         server_hostname = "" if self.ssl_context is not None else None
@@ -402,11 +407,7 @@ class NetworkEvccTarget:
         try:
             return Observation(await self._play(conn, case), 0)
         finally:
-            conn.writer.close()
-            try:
-                await asyncio.wait_for(conn.writer.wait_closed(), 1.0)
-            except (OSError, TimeoutError, ssl.SSLError):
-                pass
+            await _close(conn)
 
     async def _play(self, conn: _Conn, case: Case) -> list[StepResult]:
         results: list[StepResult] = []

@@ -239,13 +239,23 @@ def rational_overflow(rng: random.Random, root: etree._Element, slots: list[Slot
     return f"{_where(slot)}={value}e{exponent}"
 
 
-def remove_element(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
+def _pick_element(
+    rng: random.Random, slots: list[Slot]
+) -> tuple[Slot, etree._Element] | tuple[None, None]:
+    """One element slot (not an attribute) and its parent; (None, None) when there is none."""
     cands = [s for s in slots if s.attr is None]
     if not cands:
-        return None
+        return None, None
     slot = rng.choice(cands)
     parent = slot.elem.getparent()
     if parent is None:
+        return None, None
+    return slot, parent
+
+
+def remove_element(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
+    slot, parent = _pick_element(rng, slots)
+    if slot is None or parent is None:
         return None
     parent.remove(slot.elem)
     required = slot.xf is not None and slot.xf.min_occurs > 0
@@ -253,12 +263,8 @@ def remove_element(rng: random.Random, root: etree._Element, slots: list[Slot]) 
 
 
 def duplicate_element(rng: random.Random, root: etree._Element, slots: list[Slot]) -> str | None:
-    cands = [s for s in slots if s.attr is None]
-    if not cands:
-        return None
-    slot = rng.choice(cands)
-    parent = slot.elem.getparent()
-    if parent is None:
+    slot, parent = _pick_element(rng, slots)
+    if slot is None or parent is None:
         return None
     times = rng.choice((1, 1, 2, 50))
     at = parent.index(slot.elem)

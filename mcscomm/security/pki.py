@@ -122,6 +122,16 @@ class Manifest:
             raise PkiError(f"{role} has no key in {self.directory / MANIFEST}")
         return load_private_key(path)
 
+    def load_all(self) -> None:
+        """Load every certificate, chain and key once: PkiError on the first broken file (so a
+        tool can refuse a damaged PKI up front instead of failing deep inside a session)."""
+        for role in self.roles:
+            self.certificate(role)
+            if self.roles[role].chain is not None:
+                self.chain(role)
+            if self.roles[role].key is not None:
+                self.private_key(role)
+
     def extra_key(self, name: str) -> PrivateKey:
         """A Sub-CA key outside the manifest contract, e.g. ``mo_sub_ca2``."""
         return load_private_key(self.directory / f"{name}.key")
@@ -291,6 +301,8 @@ def init_pki(
         raise PkiError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if not 1 <= days <= MAX_DAYS:
         raise PkiError(f"--days must be between 1 and {MAX_DAYS}, not {days}")
+    if directory.exists() and not directory.is_dir():
+        raise PkiError(f"{directory} exists and is not a directory")
     if (directory / MANIFEST).exists() and not force:
         raise PkiExists(f"{directory} already holds a PKI; use --force to replace it")
     prof = load_profile(profile)
@@ -302,9 +314,7 @@ def init_pki(
     # two PKIs' certificates and keys.
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent)
-        )
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.staging-", dir=directory.parent))
     except OSError as exc:
         raise PkiError(f"cannot create {directory}: {exc.strerror or exc}") from None
     try:

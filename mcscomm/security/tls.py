@@ -33,7 +33,7 @@ from typing import Any
 from cryptography import x509
 
 from mcscomm.security import openssl
-from mcscomm.security.errors import TlsError, TlsHandshakeFailed, TlsProfileUnavailable
+from mcscomm.security.errors import PkiError, TlsError, TlsHandshakeFailed, TlsProfileUnavailable
 from mcscomm.security.pki import Algorithm, Manifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -209,15 +209,29 @@ def secc_context(
     """
     manifest = _manifest(pki)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    role = manifest.roles["secc_leaf"]
-    assert role.chain is not None and role.key is not None  # guaranteed by load_manifest
-    ctx.load_cert_chain(role.chain, role.key)
-    oem_root = manifest.roles["oem_root"].cert
-    ctx.load_verify_locations(cafile=oem_root)
+    oem_root = _load_files(ctx, manifest, "secc_leaf", "oem_root")
     ctx.verify_mode = ssl.CERT_REQUIRED  # V2G20-2400: always send CertificateRequest
     _apply_or_degrade(ctx, manifest.algorithm, oem_root, server=True, allow_degraded=allow_degraded)
     _install_keylog(ctx, keylog)
     return ctx
+
+
+def _load_files(ctx: ssl.SSLContext, manifest: Manifest, leaf: str, trust: str) -> Path:
+    """Load our ``leaf`` chain and key and the ``trust`` root into ``ctx``; returns the root's
+    file. PkiError naming the role when OpenSSL rejects a file (its own message says nothing
+    of which)."""
+    role = manifest.roles[leaf]
+    assert role.chain is not None and role.key is not None  # guaranteed by load_manifest
+    try:
+        ctx.load_cert_chain(role.chain, role.key)
+    except (ssl.SSLError, OSError) as exc:
+        raise PkiError(f"cannot load {leaf} chain/key from {manifest.directory}: {exc}") from None
+    root = manifest.roles[trust].cert
+    try:
+        ctx.load_verify_locations(cafile=root)
+    except (ssl.SSLError, OSError) as exc:
+        raise PkiError(f"cannot load {trust} from {root}: {exc}") from None
+    return root
 
 
 def evcc_context(
@@ -231,11 +245,7 @@ def evcc_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False  # ISO 15118 has no host names; trust is the V2G root only
     ctx.verify_mode = ssl.CERT_REQUIRED
-    role = manifest.roles["oem_prov_leaf"]
-    assert role.chain is not None and role.key is not None
-    ctx.load_cert_chain(role.chain, role.key)
-    v2g_root = manifest.roles["v2g_root"].cert
-    ctx.load_verify_locations(cafile=v2g_root)
+    v2g_root = _load_files(ctx, manifest, "oem_prov_leaf", "v2g_root")
     _apply_or_degrade(
         ctx, manifest.algorithm, v2g_root, server=False, allow_degraded=allow_degraded
     )
