@@ -354,7 +354,12 @@ class ResourceMonitor:
         if not force and case % self.every:
             return
         proc = f"/proc/{self.pid}" if self.pid is not None else "/proc/self"
-        objects = len(gc.get_objects()) if self.pid is None else 0
+        objects = 0
+        if self.pid is None:
+            # count live objects only: cyclic garbage waiting for the collector (left by earlier
+            # work in this process) would otherwise hide a steady leak behind its own decline
+            gc.collect()
+            objects = len(gc.get_objects())
         tasks = self.tasks() if self.tasks is not None else 0
         self.samples.append(ResourceSample(case, _rss_kib(proc), objects, _fds(proc), tasks))
 
