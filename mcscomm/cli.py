@@ -39,7 +39,10 @@ def _load(name: str) -> ModuleType:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; subcommand modules fill in their own arguments."""
-    parser = argparse.ArgumentParser(prog="mcscomm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="mcscomm",
+        description="ISO 15118-20 EVCC/SECC emulator for the Megawatt Charging System",
+    )
     parser.add_argument("--version", action="version", version=f"mcscomm {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -71,6 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = module.run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # last safety net: commands report their own errors in one line
+        if ns.verbose > 1:
+            raise
+        print(
+            f"mcscomm {ns.command}: internal error: {type(exc).__name__}: {exc} "
+            "(run with -vv for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

@@ -21,3 +21,21 @@ def test_every_command_module_has_the_contract() -> None:
         module = importlib.import_module(module_name)
         assert isinstance(module.HELP, str) and module.HELP, name
         assert callable(module.configure) and callable(module.run), name
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mcscomm.commands import codec
+
+    def broken(_args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(codec, "run", broken)
+    assert cli.main(["codec", "list"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "mcscomm codec: internal error: RuntimeError: boom (run with -vv for the traceback)"
+    ]
+    with pytest.raises(RuntimeError):
+        cli.main(["-vv", "codec", "list"])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-AREAS = ["transport", "codec", "security", "power", "session", "backend", "fuzz", "exi"]
+AREAS = ["transport", "codec", "security", "power", "session", "backend", "conformance", "fuzz", "exi"]
 
 
 def main() -> int:
