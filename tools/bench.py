@@ -17,7 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-AREAS = ["transport", "codec", "security", "power", "session", "backend", "conformance", "fuzz", "exi"]
+AREAS = [
+    "transport",
+    "codec",
+    "security",
+    "power",
+    "session",
+    "backend",
+    "conformance",
+    "fuzz",
+    "exi",
+]
 
 
 def main() -> int:
