@@ -31,9 +31,17 @@ def _sut(role: Role, pics: Pics, pkis: PkiSet, fault: str | None = None) -> obje
     return cls(pics.with_role(str(role)), pkis, fault)
 
 
+#: cases whose PICS differ from our endpoints' defaults (e.g. a charger without standby): the
+#: in-process SUT is built from these PICS, so they pass and fail like every other case
+CASE_PICS = {
+    "TC_SECC_CMN_VTB_PowerDelivery_011": Pics(standby=False),
+    "TC_SECC_CMN_VTB_CertificateInstallation_001": Pics(certificate_installation=True),
+}
+
+
 def _run(case_id: str, pkis: PkiSet, fault: str | None = None, pics: Pics | None = None) -> object:
     tc = catalogue.get(case_id)
-    p = (pics or Pics()).with_role(str(tc.sut))
+    p = (pics or CASE_PICS.get(case_id) or Pics()).with_role(str(tc.sut))
     sut = _sut(tc.sut, p, pkis, fault)
     try:
         return run_case(tc, sut, p, pkis)
@@ -174,3 +182,26 @@ def test_example_pics_files_load() -> None:
     for f in files:
         pics = load_pics(f)
         assert pics.role in ("secc", "evcc")
+
+
+def test_optional_features_not_claimed_are_not_applicable(pkis: PkiSet) -> None:
+    # standby, VehicleCheckIn/Out and CertificateInstallation run only for SUTs that claim them
+    # (and WARNING_StandbyNotAllowed only for chargers that do not allow standby)
+    without = Pics(standby=False, vehicle_check_in_out=False)
+    for case_id in (
+        "TC_SECC_CMN_VTB_PowerDelivery_010",
+        "TC_SECC_CMN_VTB_VehicleCheckIn_001",
+        "TC_SECC_CMN_VTB_VehicleCheckOut_001",
+        "TC_EVCC_CMN_ITB_PowerDelivery_010",
+    ):
+        result = _run(case_id, pkis, pics=without)
+        assert result.verdict is Verdict.NOT_APPLICABLE, case_id  # type: ignore[attr-defined]
+    for case_id in (
+        "TC_SECC_CMN_VTB_PowerDelivery_011",
+        "TC_SECC_CMN_VTB_CertificateInstallation_001",
+    ):
+        result = _run(case_id, pkis, pics=Pics())
+        assert result.verdict is Verdict.NOT_APPLICABLE, case_id  # type: ignore[attr-defined]
+    eim_only = Pics(auth=("EIM",))
+    result = _run("TC_EVCC_CMN_VTB_Authorization_010", pkis, pics=eim_only)
+    assert result.verdict is Verdict.NOT_APPLICABLE  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ from mcscomm.conformance.wire import (
 from mcscomm.messages.app_protocol import SupportedAppProtocolRes
 from mcscomm.messages.common_messages import (
     AuthorizationRes,
+    PowerDeliveryRes,
     Service,
     ServiceDiscoveryRes,
     ServiceList,
@@ -317,7 +318,7 @@ def session_ids(ctx: CaseContext) -> None:
     pre="SAP done",
     stimulus="SessionSetupRes ResponseCode FAILED",
     expected="No AuthorizationSetupReq; the EVCC closes (SessionStop tolerated)",
-    fault="evcc_deaf",
+    fault="evcc_ignore_errors",
 )
 def session_setup_failed(ctx: CaseContext) -> None:
     t = _default(ctx)
@@ -898,7 +899,7 @@ _metering_case("TC_EVCC_CMN_VTB_MeteringConfirmation_002", "PnC", "evcc_bad_sign
     pre="Service selected",
     stimulus="DC_ChargeParameterDiscoveryRes FAILED_WrongChargeParameter",
     expected="No ScheduleExchangeReq; the EVCC closes (SessionStop tolerated)",
-    fault="evcc_deaf",
+    fault="evcc_ignore_errors",
 )
 def cpd_failed(ctx: CaseContext) -> None:
     t = _default(ctx)
@@ -1041,3 +1042,68 @@ def tls_expired(ctx: CaseContext) -> None:
         raise Inconclusive("TLS cases need the PIXIT pki_dir")
     ok, info = _tls_server(ctx, "permissive", ctx.pkis.expired)
     check(not ok, f"the EVCC accepted an expired SECC certificate ({info})")
+
+
+# -- PowerDelivery(Standby) refused (facts §4.2 WARNING_StandbyNotAllowed) ------------------------
+@case(
+    "TC_EVCC_CMN_ITB_PowerDelivery_010",
+    purpose="An EVCC whose PowerDelivery(Standby) is refused keeps charging.",
+    requirement="facts §4.2 (WARNING_StandbyNotAllowed: power transfer goes on); §4.3",
+    pics=("standby",),
+    pre="Charge loop running; the EVCC under test asks for standby (PIXIT / its own plan)",
+    stimulus="PowerDeliveryRes WARNING_StandbyNotAllowed to PowerDeliveryReq(Standby)",
+    expected="The next DC_ChargeLoopReq still asks for power (EVMaximumChargePower or "
+    "EVTargetCurrent > 0); no SessionStop because of the warning",
+    fault="evcc_standby_despite_warning",
+)
+def power_delivery_standby_refused(ctx: CaseContext) -> None:
+    t = _default(ctx, standby=(0.6, 0.6), duration_s=3.0)
+
+    def standby(s: Seen) -> bool:
+        return s.name == "PowerDeliveryReq" and s.message.charge_progress is ChargeProgress.STANDBY
+
+    if t.serve(until=standby) != "until":
+        raise Inconclusive("the EVCC did not ask for standby")
+    req = t.seen[-1].message
+    res = PowerDeliveryRes(
+        header=header(t.session_id), response_code=ResponseCode.WARNING_STANDBY_NOT_ALLOWED
+    )
+    _crafted(t, req, res)
+    t.serve(until=lambda s: s.name != "MeteringConfirmationReq")
+    nxt = t.seen[-1]
+    check(nxt.name == "DC_ChargeLoopReq", f"{nxt.name} after WARNING_StandbyNotAllowed")
+    mode = nxt.message.control_mode
+    power = getattr(mode, "ev_maximum_charge_power", None)
+    asked = val(power) if power is not None else val(mode.ev_target_current)
+    check(abs(asked) > 0, "the EVCC asks for no power although its standby was refused")
+
+
+# -- authorization warning: retry with EIM (facts §4.2: -20 lets the session go on) -------------
+@case(
+    "TC_EVCC_CMN_VTB_Authorization_010",
+    purpose="After a WARNING on its PnC authorization the EVCC retries with EIM when offered.",
+    requirement="facts §4.2 (AuthorizationRes WARNING_ codes do not end a -20 session); §4.3",
+    pics=("auth:PnC", "auth:EIM"),
+    pre="AuthorizationSetup offered PnC and EIM; the EVCC under test uses PnC",
+    stimulus="AuthorizationRes WARNING_GeneralPnCAuthorizationError, Finished",
+    expected="The next request is an AuthorizationReq with SelectedAuthorizationService=EIM",
+    fault="evcc_no_auth_retry",
+)
+def authorization_warning_retry(ctx: CaseContext) -> None:
+    t = _default(ctx, auth=AuthorizationType.PNC)
+    t.offer_auth = (AuthorizationType.PNC, AuthorizationType.EIM)
+    req = _stop_at(t, "AuthorizationReq")
+    if req.selected_authorization_service is not AuthorizationType.PNC:
+        raise Inconclusive("the EVCC did not use PnC")
+    res = AuthorizationRes(
+        header=header(t.session_id),
+        response_code=ResponseCode.WARNING_GENERAL_PNC_AUTHORIZATION_ERROR,
+        evse_processing=Processing.FINISHED,
+    )
+    _crafted(t, req, res)
+    r = t.serve(until=lambda s: True, wait=5.0)
+    check(r == "until", f"the EVCC gave up after the warning ({r})")
+    nxt = t.seen[-1]
+    check(nxt.name == "AuthorizationReq", f"{nxt.name} after the authorization warning")
+    chosen = nxt.message.selected_authorization_service
+    check(chosen is AuthorizationType.EIM, f"retried with {chosen.value}, expected EIM")

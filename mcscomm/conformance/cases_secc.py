@@ -49,6 +49,8 @@ from mcscomm.messages.common_messages import (
     ServiceDetailReq,
     ServiceSelectionReq,
     SessionSetupReq,
+    VehicleCheckInReq,
+    VehicleCheckOutReq,
 )
 from mcscomm.messages.common_types import DisplayParameters
 from mcscomm.messages.dc import (
@@ -61,8 +63,13 @@ from mcscomm.messages.enums import (
     ChargeProgress,
     ChargingSession,
     ControlMode,
+    EvCheckInStatus,
+    EvCheckOutStatus,
+    EvseCheckOutStatus,
     EvseNotification,
+    ParkingMethod,
     Processing,
+    ResponseCode,
     ServiceId,
 )
 from mcscomm.v2gtp import PayloadType, build_frame
@@ -319,7 +326,7 @@ def session_setup_valid(ctx: CaseContext) -> None:
     pre="SAP done",
     stimulus="SessionSetupReq with SessionID 0102030405060708 (never issued)",
     expected="OK_NewSessionEstablished with a SessionID other than the one sent",
-    fault="secc_late",
+    fault="secc_adopt_session_id",
 )
 def session_setup_unknown(ctx: CaseContext) -> None:
     t = _evcc_at(ctx, "sap")
@@ -663,7 +670,7 @@ for _svc in ("DC", "DC_BPT", "MCS", "MCS_BPT"):
     pre="MCS_BPT selected",
     stimulus="DC_ChargeParameterDiscoveryReq with DC_CPDReqEnergyTransferMode (no BPT)",
     expected="FAILED_WrongChargeParameter",
-    fault="secc_late",
+    fault="secc_skip_parameter_checks",
 )
 def cpd_wrong_variant(ctx: CaseContext) -> None:
     t = _evcc_at(ctx, "service_selection", plan_for(ctx.pics, service="MCS_BPT"))
@@ -822,6 +829,136 @@ def pre_charge_early(ctx: CaseContext) -> None:
 )
 def power_delivery(ctx: CaseContext) -> None:
     _evcc_at(ctx, "power_delivery_start")
+
+
+@case(
+    "TC_SECC_CMN_VTB_PowerDelivery_010",
+    purpose="PowerDelivery(Standby) in the charge loop is accepted by a charger that allows it.",
+    requirement="facts §4.2 (WARNING_StandbyNotAllowed only when standby is not allowed); §4.3",
+    pics=("standby",),
+    pre="Charge loop running (two cycles)",
+    stimulus="PowerDeliveryReq ChargeProgress=Standby, then one DC_ChargeLoopReq",
+    expected="PowerDeliveryRes OK (not WARNING_StandbyNotAllowed); the charge loop goes on",
+    fault="secc_standby_ignored",
+)
+def power_delivery_standby(ctx: CaseContext) -> None:
+    t = _evcc_at(ctx, "power_delivery_start")
+    t.charge_loop(2)
+    res = t.power_delivery(ChargeProgress.STANDBY, ok=False)
+    check(
+        res.response_code.value == "OK",
+        f"PowerDelivery(Standby) answered {res.response_code.value}, PICS claims standby",
+    )
+    t.charge_loop(1)
+
+
+@case(
+    "TC_SECC_CMN_VTB_CertificateInstallation_001",
+    purpose="An SECC that offers CertificateInstallation installs a contract for a truck "
+    "without one, and PnC authorization goes on.",
+    requirement="facts §4.3 row 2a, §6.2; V2G20-2492 (AAD), secp521r1 ECDH",
+    pics=("certificate_installation", "auth:PnC", "algorithm:secp521r1"),
+    pre="SessionSetup done; PIXIT PKI with an OEM provisioning certificate",
+    stimulus="AuthorizationSetupReq; CertificateInstallationReq signed with the OEM provisioning "
+    "key; AuthorizationReq (PnC)",
+    expected="AuthorizationSetupRes offers CertificateInstallationService; "
+    "CertificateInstallationRes OK, Finished, with a contract chain and a 133-byte secp521r1 "
+    "DHPublicKey; AuthorizationRes OK",
+    fault="secc_no_certificate_installation",
+)
+def certificate_installation(ctx: CaseContext) -> None:
+    plan = plan_for(ctx.pics, auth="PnC")
+    t = _evcc_at(ctx, "session_setup", plan)
+    setup = t.authorization_setup()
+    check(
+        bool(setup.certificate_installation_service),
+        "AuthorizationSetupRes does not offer CertificateInstallation (PICS claims it)",
+    )
+    t.stage_done = "authorization_setup"
+    res = t.request(t.certificate_installation_req())
+    check(res.evse_processing is Processing.FINISHED, f"EVSEProcessing {res.evse_processing}")
+    data = res.signed_installation_data
+    check(bool(data.contract_certificate_chain.certificate), "no contract certificate")
+    check(data.ecdh_curve.value == "SECP521", f"ECDHCurve {data.ecdh_curve.value}")
+    check(len(data.dh_public_key) == 133, f"DHPublicKey of {len(data.dh_public_key)} bytes")
+    check(
+        data.secp521_encrypted_private_key is not None,
+        "no SECP521_EncryptedPrivateKey",
+    )
+    t.run_to(plan, "authorization")
+
+
+@case(
+    "TC_SECC_CMN_VTB_VehicleCheckIn_001",
+    purpose="A VehicleCheckIn right after SessionSetup is acknowledged and the session goes on.",
+    requirement="facts §4.3 row 1a (optional VehicleCheckIn after SessionSetup)",
+    pics=("vehicle_check_in_out",),
+    pre="SessionSetup done",
+    stimulus="VehicleCheckInReq EVCheckInStatus=CheckIn, ParkingMethod=Manual; "
+    "AuthorizationSetupReq",
+    expected="VehicleCheckInRes OK; AuthorizationSetupRes OK",
+    fault="secc_check_in_wrong_status",
+)
+def vehicle_check_in(ctx: CaseContext) -> None:
+    t = _evcc_at(ctx, "session_setup")
+    t.request(
+        VehicleCheckInReq(
+            header=header(t.session_id),
+            ev_check_in_status=EvCheckInStatus.CHECK_IN,
+            parking_method=ParkingMethod.MANUAL,
+        )
+    )
+    t.run_to(plan_for(ctx.pics), "authorization_setup")
+
+
+@case(
+    "TC_SECC_CMN_VTB_PowerDelivery_011",
+    purpose="A charger that does not allow standby answers PowerDelivery(Standby) with "
+    "WARNING_StandbyNotAllowed and keeps the charge loop going.",
+    requirement="facts §4.2 (WARNING_StandbyNotAllowed); §4.3",
+    pics=("!standby",),
+    pre="Charge loop running (two cycles); the charger does not allow standby",
+    stimulus="PowerDeliveryReq ChargeProgress=Standby, then one DC_ChargeLoopReq",
+    expected="PowerDeliveryRes WARNING_StandbyNotAllowed (not OK, not FAILED_*); the next "
+    "DC_ChargeLoopRes OK",
+    fault="secc_standby_allowed",
+)
+def power_delivery_standby_not_allowed(ctx: CaseContext) -> None:
+    t = _evcc_at(ctx, "power_delivery_start")
+    t.charge_loop(2)
+    res = t.power_delivery(ChargeProgress.STANDBY, ok=False)
+    want = ResponseCode.WARNING_STANDBY_NOT_ALLOWED.value
+    got = res.response_code.value
+    check(got == want, f"PowerDelivery(Standby) answered {got}, expected {want}")
+    t.charge_loop(1)
+
+
+@case(
+    "TC_SECC_CMN_VTB_VehicleCheckOut_001",
+    purpose="A due VehicleCheckOut after power delivery is acknowledged as Completed.",
+    requirement="facts §4.3 (optional VehicleCheckOut after PowerDelivery(Stop))",
+    pics=("vehicle_check_in_out",),
+    pre="PowerDelivery(Stop) done",
+    stimulus="VehicleCheckOutReq EVCheckOutStatus=Completed, CheckOutTime=now; SessionStopReq",
+    expected="VehicleCheckOutRes OK with EVSECheckOutStatus=Completed; SessionStop OK",
+    fault="secc_check_in_wrong_status",
+)
+def vehicle_check_out(ctx: CaseContext) -> None:
+    t = _evcc_at(ctx, "power_delivery_stop")
+    hdr = header(t.session_id)
+    res = t.request(
+        VehicleCheckOutReq(
+            header=hdr,
+            ev_check_out_status=EvCheckOutStatus.COMPLETED,
+            check_out_time=hdr.timestamp,
+        )
+    )
+    status = res.evse_check_out_status
+    check(
+        status is EvseCheckOutStatus.COMPLETED,
+        f"EVSECheckOutStatus {status.value} for a check-out that is due",
+    )
+    t.session_stop()
 
 
 @case(

@@ -125,32 +125,6 @@ def _map_bytes(old: bytes, new: bytes) -> Callable[[], Tamper]:
     return make
 
 
-_TARGET = re.compile(
-    rb"(<(?:\w+:)?EVTargetCurrent><(?:\w+:)?Exponent>(-?\d+)</(?:\w+:)?Exponent><(?:\w+:)?Value>)(\d+)(<)"
-)
-
-
-def _inflate_target_current() -> Tamper:
-    """An EVCC that asks for three times its target current (beyond every limit)."""
-    decoder = FrameDecoder(1 << 24)
-
-    def rewrite(data: bytes) -> bytes:
-        out = bytearray()
-        for frame in decoder.feed(data):
-            payload = frame.payload
-            if b"DC_ChargeLoopReq" in payload:
-                payload = _TARGET.sub(
-                    lambda m: (
-                        m.group(1) + str(min(32767, int(m.group(3)) * 3)).encode() + m.group(4)
-                    ),
-                    payload,
-                )
-            out += build_frame(frame.payload_type, payload)
-        return bytes(out)
-
-    return rewrite
-
-
 def _reframe(rewrite: Callable[[bytes], bytes]) -> Callable[[], Tamper]:
     """A tamper that rewrites each payload and rebuilds its V2GTP header."""
 
@@ -251,6 +225,35 @@ def _add(f: Fault) -> None:
     FAULTS[f.name] = f
 
 
+# -- EVCC under test (standby) ----------------------------------------------------------------
+_add(
+    Fault(
+        "evcc_standby_despite_warning",
+        "evcc",
+        "stops asking for power although PowerDelivery(Standby) was refused",
+        evcc=EvccFaults(standby_despite_warning=True),
+    )
+)
+
+
+_add(
+    Fault(
+        "evcc_ignore_errors",
+        "evcc",
+        "carries on after FAILED response codes as if they were OK",
+        evcc=EvccFaults(ignore_errors=True),
+    )
+)
+_add(
+    Fault(
+        "evcc_no_auth_retry",
+        "evcc",
+        "gives up on an authorization WARNING instead of retrying with EIM",
+        evcc_config={"auth_fallback_to_eim": False},
+    )
+)
+
+
 # -- SECC under test --------------------------------------------------------------------------
 _add(
     Fault(
@@ -258,6 +261,54 @@ _add(
         "secc",
         "serves requests the state does not allow",
         secc=SeccFaults(accept_out_of_order=True),
+    )
+)
+_add(
+    Fault(
+        "secc_standby_ignored",
+        "secc",
+        "refuses PowerDelivery(Standby) although standby is allowed",
+        secc=SeccFaults(standby_ignored=True),
+    )
+)
+_add(
+    Fault(
+        "secc_standby_allowed",
+        "secc",
+        "accepts PowerDelivery(Standby) although the charger does not allow standby",
+        secc_config={"standby_allowed": True},
+    )
+)
+_add(
+    Fault(
+        "secc_no_certificate_installation",
+        "secc",
+        "claims CertificateInstallation in its PICS but neither offers nor serves it",
+        secc_config={"certificate_installation": False},
+    )
+)
+_add(
+    Fault(
+        "secc_adopt_session_id",
+        "secc",
+        "keeps an unknown SessionID the EVCC proposes instead of a new one",
+        secc=SeccFaults(adopt_session_id=True),
+    )
+)
+_add(
+    Fault(
+        "secc_skip_parameter_checks",
+        "secc",
+        "serves a ChargeParameterDiscovery variant that does not fit the selected service",
+        secc=SeccFaults(skip_parameter_checks=True),
+    )
+)
+_add(
+    Fault(
+        "secc_check_in_wrong_status",
+        "secc",
+        "answers VehicleCheckOut with the wrong EVSECheckOutStatus",
+        secc=SeccFaults(check_in_wrong_status=True),
     )
 )
 _add(
@@ -559,7 +610,7 @@ _add(
         "evcc_exceed_limit",
         "evcc",
         "asks for 3 x its target current",
-        from_sut=_inflate_target_current,
+        evcc=EvccFaults(exceed_factor=3.0),
     )
 )
 _add(

@@ -29,6 +29,8 @@ _BOOLEANS = (
     "pause_resume",
     "metering_confirmation",
     "negative_discharge",
+    "standby",
+    "vehicle_check_in_out",
 )
 
 
@@ -87,6 +89,10 @@ class Pics:
     pause_resume: bool = True
     metering_confirmation: bool = True
     negative_discharge: bool = False
+    #: PowerDelivery(ChargeProgress=Standby) is accepted (facts §4.2 WARNING_StandbyNotAllowed)
+    standby: bool = True
+    #: the optional VehicleCheckIn and VehicleCheckOut exchanges are served (facts §4.3)
+    vehicle_check_in_out: bool = True
     pixit: Pixit = field(default_factory=Pixit)
 
     def holds(self, expr: str) -> bool:

@@ -426,6 +426,41 @@ class TesterEvcc:
         key = self.manifest.private_key("contract_leaf")
         return mode, xmldsig.sign([mode], key, self.codec)
 
+    def certificate_installation_req(self) -> Any:
+        """A CertificateInstallationReq of a truck without contract: the OEM provisioning chain
+        of the PIXIT PKI, signed with its key in the header (V2G20-2492 ff., facts §6.2)."""
+        if self.manifest is None:
+            raise Inconclusive("CertificateInstallation needs the PIXIT pki_dir")
+        from mcscomm.messages.common_messages import (
+            CertificateInstallationReq,
+            SignedCertificateChain,
+        )
+        from mcscomm.messages.common_types import ListOfRootCertificateIDs
+        from mcscomm.messages.xmldsig import X509IssuerSerial
+        from mcscomm.security import xmldsig
+
+        chain = [c.public_bytes(Encoding.DER) for c in self.manifest.chain("oem_prov_leaf")]
+        part = SignedCertificateChain(
+            id="oem-prov-chain",
+            certificate=chain[0],
+            sub_certificates=SubCertificates(certificate=chain[1:]) if chain[1:] else None,
+        )
+        h = header(self.session_id)
+        h.signature = xmldsig.sign([part], self.manifest.private_key("oem_prov_leaf"), self.codec)
+        roots = [self.manifest.certificate(r) for r in ("mo_root", "v2g_root")]
+        ids = [
+            X509IssuerSerial(
+                x509_issuer_name=c.issuer.rfc4514_string(), x509_serial_number=c.serial_number
+            )
+            for c in roots
+        ]
+        return CertificateInstallationReq(
+            header=h,
+            oem_provisioning_certificate_chain=part,
+            list_of_root_certificate_ids=ListOfRootCertificateIDs(root_certificate_id=ids),
+            maximum_contract_certificate_chains=1,
+        )
+
     def authorization_req(self, auth: AuthorizationType) -> AuthorizationReq:
         h = header(self.session_id)
         if auth is AuthorizationType.PNC:

@@ -115,6 +115,8 @@ NEXT: dict[str, tuple[str, ...]] = {
     "PowerDeliveryReq:Start": ("DC_ChargeLoopReq",),
     "PowerDeliveryReq:Stop": ("DC_WeldingDetectionReq", "SessionStopReq"),
     "PowerDeliveryReq:ScheduleRenegotiation": ("ScheduleExchangeReq",),
+    # Standby keeps the charge loop alive; PowerDelivery(Start) leaves it (facts §4.2)
+    "PowerDeliveryReq:Standby": ("DC_ChargeLoopReq", "PowerDeliveryReq", "MeteringConfirmationReq"),
     "DC_ChargeLoopReq": ("DC_ChargeLoopReq", "PowerDeliveryReq", "MeteringConfirmationReq"),
     "MeteringConfirmationReq": ("DC_ChargeLoopReq", "PowerDeliveryReq"),
     "DC_WeldingDetectionReq": ("DC_WeldingDetectionReq", "SessionStopReq"),

@@ -129,6 +129,15 @@ class SeccFaults:
     * ``hang_in``: name of a SeccState in which requests are never answered.
     * ``crash_on``: name of a request type whose handling raises ``InjectedCrash``.
     * ``ignore_timeouts``: never end the session on a silent EVCC.
+    * ``standby_ignored``: refuse PowerDelivery(Standby) with WARNING_StandbyNotAllowed even
+      when the charger allows standby.
+    * ``check_in_wrong_status``: answer VehicleCheckIn with ResponseCode FAILED and
+      VehicleCheckOut with the wrong EVSECheckOutStatus (Scheduled for a check-out that is
+      due, Completed for one that lies ahead).
+    * ``adopt_session_id``: keep an unknown non-zero SessionID the EVCC proposes in
+      SessionSetupReq instead of handing out a new one.
+    * ``skip_parameter_checks``: serve a ChargeParameterDiscovery variant that does not fit
+      the selected service.
     """
 
     accept_out_of_order: bool = False
@@ -138,6 +147,10 @@ class SeccFaults:
     hang_in: str | None = None
     crash_on: str | None = None
     ignore_timeouts: bool = False
+    standby_ignored: bool = False
+    check_in_wrong_status: bool = False
+    adopt_session_id: bool = False
+    skip_parameter_checks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +168,10 @@ class EvccFaults:
     * ``select_parameter_set``: force this ParameterSetID in ServiceSelection.
     * ``select_service``: force this ServiceID in ServiceDetail/ServiceSelection.
     * ``exceed_power_profile``: announce an EVPowerProfile at twice the schedule (Scheduled).
+    * ``standby_despite_warning``: enter standby (ask for no power) even when PowerDelivery
+      (Standby) was answered WARNING_StandbyNotAllowed.
+    * ``ignore_errors``: carry on after FAILED response codes (and final WARNINGs) as if OK.
+    * ``exceed_factor``: ask for this factor times the target current (Scheduled), e.g. 3.0.
     """
 
     wrong_session_id_in: str | None = None
@@ -167,6 +184,9 @@ class EvccFaults:
     select_parameter_set: int | None = None
     select_service: int | None = None
     exceed_power_profile: bool = False
+    standby_despite_warning: bool = False
+    ignore_errors: bool = False
+    exceed_factor: float = 1.0
 
 
 def _default_random(n: int) -> bytes:

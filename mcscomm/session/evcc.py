@@ -407,6 +407,8 @@ class EvccSession:
         code = message.response_code
         if not isinstance(code, ResponseCode) or code.is_ok:
             return
+        if self.config.faults.ignore_errors:  # deliberate defect (conformance self-test)
+            return
         if code.is_failed or name in _WARNING_IS_FINAL:
             raise errors.PeerFailed(f"{name} answered {code.value}")
 
@@ -684,6 +686,7 @@ class EvccSession:
         common: dict[str, Any]
         if self.config.control_mode is ControlMode.SCHEDULED:
             target_i = 0.0 if math.isnan(req.target_current_a) else req.target_current_a
+            target_i *= self.config.faults.exceed_factor  # 1.0 unless a deliberate defect
             # strict: magnitudes, the channel says the direction; lenient+negative: signed
             wire_i = target_i if (neg or not bpt) else abs(target_i)
             if not bpt:
@@ -992,6 +995,7 @@ class EvccSession:
                 ctx.standby = "done"
         if self.state is E.POWER_DELIVERY_STANDBY:
             refused = res.response_code is ResponseCode.WARNING_STANDBY_NOT_ALLOWED
+            refused = refused and not self.config.faults.standby_despite_warning
             ctx.standby = "refused" if refused else "active"
             ctx.standby_since = now
         if self.state is E.POWER_DELIVERY_STOP:

@@ -186,6 +186,8 @@ def handle_session_setup(req: SessionSetupReq, ctx: SeccContext) -> tuple[Sessio
     new_id = ctx.config.random_bytes(8)
     while new_id == _ZERO_ID:
         new_id = ctx.config.random_bytes(8)
+    if ctx.config.faults.adopt_session_id and sid != _ZERO_ID:
+        new_id = sid  # deliberate defect: keeps the EVCC's unknown id (conformance self-test)
     ctx.session_id = new_id
     ctx.evccid = req.evccid
     ctx.events.append(SessionEstablished(t=ctx.now, session_id=new_id.hex()))
@@ -490,6 +492,8 @@ def handle_dc_charge_parameter_discovery(
     assert ctx.service is not None and ctx.control_mode is not None
     bpt = is_bidirectional(ctx.service)
     mode = req.transfer_mode
+    if ctx.config.faults.skip_parameter_checks:  # deliberate defect: any variant goes
+        bpt = isinstance(mode, BPT_DC_CPDReqEnergyTransferMode)
     if isinstance(mode, BPT_DC_CPDReqEnergyTransferMode) != bpt:
         raise errors.WrongChargeParameter(
             f"{type(mode).__name__} does not fit the selected service {ctx.service.name}"
@@ -805,7 +809,7 @@ def handle_power_delivery(req: PowerDeliveryReq, ctx: SeccContext) -> tuple[Powe
         # WARNING_StandbyNotAllowed and keeps delivering power (facts §4.2).
         if ctx.charge_loop_started is None:
             raise errors.SequenceError("ChargeProgress=Standby before PowerDelivery(Start)")
-        if ctx.config.standby_allowed:
+        if ctx.config.standby_allowed and not ctx.config.faults.standby_ignored:
             ctx.standby = True
         else:
             code = ResponseCode.WARNING_STANDBY_NOT_ALLOWED
@@ -1128,9 +1132,12 @@ def handle_vehicle_check_in(
     comes from the configuration (``SeccConfig.parking_space`` and friends)."""
     ctx.check_in_status = req.ev_check_in_status.value
     cfg = ctx.config
+    code = ResponseCode.OK
+    if cfg.faults.check_in_wrong_status:  # deliberate defect (conformance self-test)
+        code = ResponseCode.FAILED
     res = VehicleCheckInRes(
         header=_header(ctx),
-        response_code=ResponseCode.OK,
+        response_code=code,
         parking_space=cfg.parking_space,
         device_location=cfg.device_location,
         target_distance=cfg.target_distance,
@@ -1145,6 +1152,8 @@ def handle_vehicle_check_out(
     come (power delivery is already stopped in this state), ``Scheduled`` when it lies ahead."""
     ahead = req.check_out_time > timestamp(ctx.now)
     done = req.ev_check_out_status is EvCheckOutStatus.COMPLETED or not ahead
+    if ctx.config.faults.check_in_wrong_status:  # deliberate defect (conformance self-test)
+        done = not done
     status = EvseCheckOutStatus.COMPLETED if done else EvseCheckOutStatus.SCHEDULED
     res = VehicleCheckOutRes(
         header=_header(ctx), response_code=ResponseCode.OK, evse_check_out_status=status
