@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 config,
             )
         )
-    except (ValueError, ImportError) as exc:
+    except SetupError as exc:
         return fail("secc", str(exc), 2)
     except OSError as exc:
         return fail("secc", f"cannot listen on {args.listen[0]}:{args.listen[1]}: {exc}", 2)
@@ -120,7 +120,12 @@ async def _serve(
         if args.sessions is not None and len(outcomes) >= args.sessions:
             finished.set()
 
-    factory, unlink = await attach_from_args(args, factory, config)
+    from mcscomm.endpoints.setup import SetupError
+
+    try:
+        factory, unlink = await attach_from_args(args, factory, config)
+    except (ValueError, ImportError) as exc:  # a bad --csms URL, or no backend extra
+        raise SetupError(str(exc)) from exc
     server = SeccServer(
         factory,
         ssl_context=server_ssl,

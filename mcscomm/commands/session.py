@@ -73,9 +73,12 @@ def run(args: argparse.Namespace) -> int:
     realtime = args.realtime or bool(args.csms)
 
     async def pair() -> PairResult:
-        factory, unlink = await attach_from_args(
-            args, secc_factory(secc_cfg, tls=opts.tls, encoding=opts.secc_encoding), secc_cfg
-        )
+        try:
+            factory, unlink = await attach_from_args(
+                args, secc_factory(secc_cfg, tls=opts.tls, encoding=opts.secc_encoding), secc_cfg
+            )
+        except (ValueError, ImportError) as exc:  # a bad --csms URL, or no backend extra
+            raise SetupError(str(exc)) from exc
         try:
             return await run_pair(
                 factory,
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = asyncio.run(pair())
-    except (ValueError, ImportError) as exc:
+    except SetupError as exc:
         return fail("session", str(exc), 2)
     finally:
         if writer is not None:
